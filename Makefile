@@ -1,0 +1,59 @@
+# Witryna: the one entry point. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MODEL_NAME ?= demo
+# Root installs system packages itself; anyone else goes through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help venv redis model run test lint format bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+# torch goes in first and pinned: a bare requirement would pull a CUDA build of gigabytes.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[train,dev]'
+	touch $@
+
+venv: $(STAMP) ## create .venv and install the project with its training and dev extras
+
+redis: ## install redis-server from the system packages when it is not on PATH
+	@command -v redis-server >/dev/null || { \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+	@command -v redis-server
+
+model: venv ## train and export the demo model when models/ has none
+	@if ls models/$(MODEL_NAME)/*/manifest.json >/dev/null 2>&1; then \
+		echo "model: $$(ls -d models/$(MODEL_NAME)/*/ | tail -n 1)"; \
+	else \
+		$(BIN)/witryna train --out build/$(MODEL_NAME).pt && \
+		$(BIN)/witryna export build/$(MODEL_NAME).pt --models-dir models --name $(MODEL_NAME); \
+	fi
+
+run: venv redis model ## serve on http://127.0.0.1:8000 with a private Redis
+	$(BIN)/witryna serve
+
+lint: venv ## ruff (lint and format) and mypy --strict on service/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: venv ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: venv redis model lint ## set up, lint, then run the whole test suite
+	$(BIN)/pytest
+
+bench: venv redis model ## median and p99 of 1,000 sequential page views (bench/results/)
+	$(BIN)/witryna bench
+
+clean: ## remove the virtual environment, build outputs and caches
+	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

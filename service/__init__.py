@@ -1,0 +1,1 @@
+"""Witryna's request path: a page view in, a personalised decision out."""

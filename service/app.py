@@ -1,0 +1,33 @@
+"""The app factory: the only place where the parts are wired together."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+
+from service import api, problems
+from service.services import Services
+from service.settings import Settings
+
+
+def create_app(settings: Settings) -> Litestar:
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    services = Services(settings)
+    return Litestar(
+        route_handlers=api.routes(services),
+        on_startup=[services.start],
+        on_shutdown=[services.stop],
+        exception_handlers={Exception: problems.handle},
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(title="Witryna", version="0.1.0", path="/schema"),
+        debug=False,
+    )
+
+
+def app_from_env() -> Litestar:
+    """The server's factory target: settings are read here, once per worker, at start."""
+    return create_app(Settings.from_env())

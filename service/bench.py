@@ -1,0 +1,170 @@
+"""``witryna bench``: sequential page-view latency against a running stack.
+
+Timings are reported next to a floor measured in the same run (``GET /healthz``: the
+HTTP round trip alone), so that a slower machine shows the same ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, get_args
+
+import httpx
+from tqdm import tqdm
+
+from service.manifest import latest_artefact, read_manifest
+from service.redis_server import RedisServer, free_port
+from service.schema import PageType
+from service.settings import Settings
+
+WARM_UP = 50
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
+                 if ln.startswith("model name")]  # fmt: skip
+        cpu = names[0] if names else cpu
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "system": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+@contextmanager
+def local_stack(settings: Settings) -> Iterator[str]:
+    """A private Redis and one server worker on loopback, stopped afterwards."""
+    with RedisServer() as redis:
+        port = free_port()
+        env = {**os.environ, "WITRYNA_REDIS_URL": redis.url, "WITRYNA_LOG_LEVEL": "WARNING"}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "service", "serve", "--port", str(port)], env=env
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(url, server)
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def wait_ready(url: str, server: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"server exited with {server.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready after {timeout_s:.0f} s")
+
+
+def page_views(items: list[str], visitors: int, seed: int) -> Iterator[dict[str, Any]]:
+    rng = random.Random(seed)
+    page_types = get_args(PageType)
+    while True:
+        page_type = rng.choice(page_types)
+        page: dict[str, Any] = {"type": page_type}
+        if page_type == "product":
+            page["item_id"] = rng.choice(items)
+        yield {"visitor_id": f"bench-{rng.randrange(visitors)}", "page": page}
+
+
+def timed(label: str, count: int, call: Callable[[], httpx.Response]) -> list[float]:
+    for _ in range(WARM_UP):
+        call()
+    latencies = []
+    for _ in tqdm(range(count), desc=label, unit="req"):
+        start = time.perf_counter()
+        response = call()
+        latencies.append((time.perf_counter() - start) * 1000)
+        response.raise_for_status()
+    return latencies
+
+
+def summary(latencies: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {
+        "median_ms": statistics.median(ordered),
+        "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+        "mean_ms": statistics.fmean(ordered),
+    }
+
+
+def measure(url: str, args: argparse.Namespace, items: list[str]) -> dict[str, Any]:
+    bodies = page_views(items, args.visitors, args.seed)
+    with httpx.Client(base_url=url, timeout=5.0) as client:
+        floor = timed("floor GET /healthz", args.requests, lambda: client.get("/healthz"))
+        decision = timed(
+            "POST /v1/page-views",
+            args.requests,
+            lambda: client.post("/v1/page-views", json=next(bodies)),
+        )
+        ready = client.get("/readyz").json()
+    full, base = summary(decision), summary(floor)
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "model_version": ready["model_version"],
+        "provider": ready["provider"],
+        "requests": args.requests,
+        "page_view": full,
+        "floor_healthz": base,
+        "ratio_median": full["median_ms"] / base["median_ms"],
+        "ratio_p99": full["p99_ms"] / base["p99_ms"],
+    }
+
+
+def report(result: dict[str, Any]) -> str:
+    full, base = result["page_view"], result["floor_healthz"]
+    return "\n".join([
+        f"# Sequential page views ({result['requests']} requests, one client)",
+        "",
+        f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores; "
+        f"model {result['model_version']} on {result['provider']}; {result['when']}",
+        "",
+        "| endpoint | median ms | p99 ms |",
+        "|---|---|---|",
+        f"| POST /v1/page-views | {full['median_ms']:.3f} | {full['p99_ms']:.3f} |",
+        f"| GET /healthz (floor) | {base['median_ms']:.3f} | {base['p99_ms']:.3f} |",
+        f"| ratio | {result['ratio_median']:.2f}x | {result['ratio_p99']:.2f}x |",
+        "",
+    ])  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    manifest = read_manifest(latest_artefact(Path(settings.models_dir), settings.model_name))
+    items = manifest.items[:500]
+    if args.url:
+        result = measure(args.url.rstrip("/"), args, items)
+    else:
+        with local_stack(settings) as url:
+            result = measure(url, args, items)
+    text = report(result)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (args.out / f"sequential-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"sequential-{stamp}.md").write_text(text)
+    return 0

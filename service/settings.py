@@ -1,0 +1,59 @@
+"""Settings: one frozen Struct, built once at start from ``WITRYNA_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from service.errors import ConfigError
+
+PREFIX = "WITRYNA_"
+
+Port = Annotated[int, Meta(ge=0, le=65535)]
+Positive = Annotated[int, Meta(ge=1)]
+
+
+class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Every knob of the service; the variable for ``field`` is ``WITRYNA_<FIELD>``."""
+
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    workers: Positive = 1
+    # Unset: the service starts a private redis-server child on a free loopback port.
+    redis_url: str | None = None
+    redis_timeout_ms: Positive = 100
+    models_dir: str = "models"
+    model_name: str = "demo"
+    history_len: Annotated[int, Meta(ge=1, le=1000)] = 50
+    history_ttl_s: Positive = 30 * 24 * 3600
+    max_body_bytes: Annotated[int, Meta(ge=1024)] = 256 * 1024
+    recommendations: Annotated[int, Meta(ge=1, le=100)] = 10
+    ort_threads: Annotated[int, Meta(ge=0)] = 1
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Events that could not reach Redis wait here, in order, until it answers again.
+    buffer_events: Annotated[int, Meta(ge=0)] = 10_000
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        known = {f"{PREFIX}{name.upper()}": name for name in cls.__struct_fields__}
+        values: dict[str, Any] = {}
+        for variable, raw in env.items():
+            if not variable.startswith(PREFIX):
+                continue
+            if variable not in known:
+                raise ConfigError(f"{variable} is not a Witryna setting")
+            values[known[variable]] = raw
+        for variable, name in known.items():
+            if name not in values:
+                continue
+            try:
+                msgspec.convert({name: values[name]}, cls, strict=False)
+            except msgspec.ValidationError as exc:
+                raise ConfigError(f"{variable}={values[name]!r}: {exc}") from exc
+        return msgspec.convert(values, cls, strict=False)

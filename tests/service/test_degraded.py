@@ -1,0 +1,66 @@
+"""Redis goes away mid-run: the storefront still gets 200s, and nothing is lost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+import redis
+
+from service.manifest import Manifest
+from service.redis_server import RedisServer
+from service.schema import StoredEvent
+from service.store import events_key
+from tests.conftest import Service
+
+decode = msgspec.msgpack.Decoder(StoredEvent).decode
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    server = RedisServer()
+    print(f"restartable redis-server on port {server.port}")
+    with server:
+        yield server
+
+
+def test_redis_outage_degrades_then_recovers_without_losing_events(
+    own_redis: RedisServer, artefact: Path, manifest: Manifest
+) -> None:
+    view = {"visitor_id": "v-7", "page": {"type": "product", "item_id": manifest.items[5]}}
+    with Service(own_redis.url) as service, httpx.Client(base_url=service.url) as http:
+        assert not http.post("/v1/page-views", json=view).json()["degraded"]
+
+        own_redis.stop()
+        answer = http.post("/v1/page-views", json=view)
+        assert answer.status_code == 200
+        decision = answer.json()
+        assert decision["degraded"] is True
+        carousel = decision["slots"]["recommendations"]
+        assert carousel["variant"] == "popular"
+        assert "degraded:redis_unavailable" in carousel["reasons"]
+        expected = [i for i in manifest.popular_items if i != manifest.items[5]][:10]
+        assert [entry["item_id"] for entry in carousel["items"]] == expected
+        ready = http.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["redis"] is False
+        batch = {"events": [{"visitor_id": "v-7", "type": "add_to_cart", "item_id": "x"}]}
+        accepted = http.post("/v1/events", json=batch)
+        assert accepted.status_code == 202
+        assert accepted.json() == {"accepted": 1, "buffered": 1}
+        assert http.get("/readyz").json()["buffered_events"] == 2
+
+        own_redis.start()
+        assert http.get("/readyz").status_code == 200
+        recovered = http.post("/v1/page-views", json=view).json()
+        assert recovered["degraded"] is False
+        assert recovered["slots"]["recommendations"]["variant"] == "personalised"
+
+    client = redis.Redis(port=own_redis.port)
+    kept = [decode(raw).type for raw in client.lrange(events_key("v-7"), 0, -1)]
+    client.close()
+    # The restarted Redis is empty: what it holds came from the buffer, in order, then the new view.
+    assert kept == ["product_view", "add_to_cart", "product_view"]

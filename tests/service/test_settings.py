@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from service.errors import ConfigError
+from service.settings import Settings
+from tests.conftest import ROOT
+
+
+def test_defaults_without_environment() -> None:
+    settings = Settings.from_env({"PATH": "/usr/bin"})
+    assert settings.redis_url is None
+    assert (settings.host, settings.port, settings.history_len) == ("127.0.0.1", 8000, 50)
+
+
+def test_values_are_converted_from_strings() -> None:
+    settings = Settings.from_env(
+        {"WITRYNA_PORT": "9001", "WITRYNA_REDIS_URL": "redis://h:1/0", "WITRYNA_DEVICE": "cpu"}
+    )
+    assert settings.port == 9001
+    assert settings.redis_url == "redis://h:1/0"
+    assert settings.device == "cpu"
+
+
+def test_settings_are_immutable() -> None:
+    settings = Settings.from_env({})
+    with pytest.raises(AttributeError):
+        settings.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"WITRYNA_PORT": "eighty"}, "WITRYNA_PORT"),
+        ({"WITRYNA_PORT": "70000"}, "WITRYNA_PORT"),
+        ({"WITRYNA_HISTORY_LEN": "0"}, "WITRYNA_HISTORY_LEN"),
+        ({"WITRYNA_DEVICE": "tpu"}, "WITRYNA_DEVICE"),
+        ({"WITRYNA_REDIS_ULR": "redis://x"}, "WITRYNA_REDIS_ULR is not a Witryna setting"),
+    ],
+)
+def test_a_bad_environment_names_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env(env)
+
+
+def test_serve_refuses_to_start_with_a_bad_environment() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "serve"],
+        env={"PATH": "/usr/bin:/bin", "WITRYNA_PORT": "eighty"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "WITRYNA_PORT='eighty'" in result.stderr
