@@ -12,13 +12,21 @@ class WitrynaError(Exception):
         self.detail = detail
 
 
-class InvalidField(WitrynaError):
+class MalformedBody(WitrynaError):
+    status_code = 400
+    title = "Malformed body"
+
+
+class InvalidBody(WitrynaError):
+    """A body that parses but breaks the schema; ``field`` is its dotted path."""
+
     status_code = 422
     title = "Invalid field"
 
-    def __init__(self, field: str, detail: str) -> None:
-        super().__init__(f"{field}: {detail}")
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
         self.field = field
+        self.message = message
 
 
 class BufferFull(WitrynaError):

@@ -91,7 +91,10 @@ def write_manifest(artefact: Path, manifest: Manifest) -> None:
 def latest_artefact(models_dir: Path, name: str) -> Path:
     """The newest version folder of a model; versions sort by their UTC timestamp names."""
     root = models_dir / name
-    versions = sorted(p for p in root.glob("*") if (p / MANIFEST_FILE).is_file())
+    # Dot-folders are exports still being staged.
+    versions = sorted(
+        p for p in root.glob("*") if not p.name.startswith(".") and (p / MANIFEST_FILE).is_file()
+    )
     if not versions:
         raise ModelUnavailable(f"no model artefact under {root}; run `make model`")
     return versions[-1]

@@ -128,3 +128,8 @@ def test_health_readiness_and_openapi(http: httpx.Client, manifest: Manifest) ->
     assert ready.json()["provider"] == "CPUExecutionProvider"
     schema = http.get("/schema/openapi.json").json()
     assert {"/v1/page-views", "/v1/events", "/healthz", "/readyz"} <= set(schema["paths"])
+    body = schema["paths"]["/v1/page-views"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["required"] == ["visitor_id", "page"]
+    assert body["schema"]["properties"]["page"]["properties"]["type"]["enum"][0] == "cart"
+    batch = schema["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
+    assert batch["schema"]["properties"]["events"]["maxItems"] == 1000

@@ -1,0 +1,47 @@
+"""Strict decoding of request bodies: a wrong type is an error, never a silent conversion."""
+
+from __future__ import annotations
+
+import re
+from typing import TypeVar
+
+import msgspec
+
+from service.errors import InvalidBody, MalformedBody
+from service.schema import EventBatch, PageView
+
+_AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+# For these, msgspec's path is the enclosing object; the field is named in the message.
+_NAMED = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
+
+T = TypeVar("T")
+
+_page_view = msgspec.json.Decoder(PageView)
+_event_batch = msgspec.json.Decoder(EventBatch)
+
+
+def field_of(message: str) -> tuple[str, str]:
+    """Split msgspec's message into the offending field's dotted path and the complaint."""
+    at = _AT.search(message)
+    path = at["path"] if at else ""
+    named = _NAMED.search(message)
+    if named:
+        path = f"{path}.{named['name']}" if path else named["name"]
+    return path or "body", _AT.sub("", message)
+
+
+def _decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidBody(*field_of(str(exc))) from None
+    except msgspec.DecodeError as exc:
+        raise MalformedBody(f"body is not valid JSON: {exc}") from None
+
+
+def page_view(body: bytes) -> PageView:
+    return _decode(_page_view, body)
+
+
+def event_batch(body: bytes) -> EventBatch:
+    return _decode(_event_batch, body)

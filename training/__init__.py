@@ -1,0 +1,1 @@
+"""Witryna's training side: simulate or read events, train in PyTorch, export to ONNX."""

@@ -1,0 +1,130 @@
+"""Sessions to training arrays, through the same encoder that serving calls.
+
+Each session is encoded once; a training example is a pair ``(session, k)`` whose input is
+``pad_left([encoded[:k]])``, exactly what the service builds from the first ``k`` events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch.utils.data import Dataset
+
+from service.encoding import Encoded, Vocabulary, encode_events, pad_left
+from service.schema import StoredEvent
+from training.events_jsonl import group_sessions, read_events_jsonl, read_sessions_jsonl
+from training.labels import session_labels
+
+__all__ = [
+    "EncodedSessions",
+    "PrefixDataset",
+    "encode_sessions",
+    "fingerprint",
+    "group_sessions",
+    "length_bucketed_batches",
+    "prefix_batch",
+    "prefix_pairs",
+    "prefix_targets",
+    "read_events_jsonl",
+    "read_sessions_jsonl",
+]
+
+Pairs = npt.NDArray[np.int64]  # [n, 2]: session index, prefix length k (1-based)
+
+
+@dataclass
+class EncodedSessions:
+    """Per session: encoded events and, per prefix end, intent and next-item targets."""
+
+    encoded: list[Encoded]
+    intents: list[npt.NDArray[np.int64]]
+    next_items: list[npt.NDArray[np.int64]]
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+
+def encode_sessions(
+    sessions: Sequence[Sequence[StoredEvent]], vocab: Vocabulary
+) -> EncodedSessions:
+    data = EncodedSessions([], [], [])
+    for events in sessions:
+        intents, next_items = session_labels(events, vocab)
+        data.encoded.append(encode_events(events, vocab))
+        data.intents.append(intents)
+        data.next_items.append(next_items)
+    return data
+
+
+def prefix_pairs(sessions_encoded: Sequence[Encoded]) -> Pairs:
+    """Every ``(session, k)`` with ``1 <= k <= len(session)``."""
+    pairs = [(s, k) for s, seq in enumerate(sessions_encoded) for k in range(1, len(seq) + 1)]
+    return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+def prefix_batch(sessions_encoded: Sequence[Encoded], index_pairs: Pairs, max_len: int) -> Encoded:
+    """``[batch, length, features]`` of the prefixes named by ``index_pairs``, left-padded."""
+    return pad_left([sessions_encoded[s][:k] for s, k in index_pairs], max_len)
+
+
+def prefix_targets(data: EncodedSessions, index_pairs: Pairs) -> tuple[Encoded, Encoded]:
+    """``(intent, next_item)`` targets of the prefixes, as int64 vectors."""
+    intents = np.array([data.intents[s][k - 1] for s, k in index_pairs], dtype=np.int64)
+    items = np.array([data.next_items[s][k - 1] for s, k in index_pairs], dtype=np.int64)
+    return intents, items
+
+
+def fingerprint(sessions_encoded: Sequence[Encoded]) -> str:
+    """sha256 over the encoded events, shape by shape, so that a re-run can be told apart."""
+    digest = hashlib.sha256()
+    for seq in sessions_encoded:
+        digest.update(np.asarray(seq.shape, dtype=np.int64).tobytes())
+        digest.update(np.ascontiguousarray(seq, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def length_bucketed_batches(
+    pairs: Pairs, batch_size: int, rng: np.random.Generator, pool: int = 32
+) -> Iterator[Pairs]:
+    """Shuffled batches of prefixes of similar length, so that little compute goes to padding."""
+    order = rng.permutation(len(pairs))
+    batches: list[Pairs] = []
+    for start in range(0, len(order), batch_size * pool):
+        chunk = pairs[order[start : start + batch_size * pool]]
+        chunk = chunk[np.argsort(chunk[:, 1], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    for index in rng.permutation(len(batches)):
+        yield batches[index]
+
+
+class PrefixDataset(Dataset[tuple[int, int]]):
+    """Items are ``(session, k)`` pairs; ``collate`` turns a list of them into tensors.
+
+    Use as ``DataLoader(ds, batch_size=..., shuffle=True, collate_fn=ds.collate)``.
+    """
+
+    def __init__(self, data: EncodedSessions, max_len: int, pairs: Pairs | None = None) -> None:
+        self.data = data
+        self.max_len = max_len
+        self.pairs = prefix_pairs(data.encoded) if pairs is None else pairs
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> tuple[int, int]:
+        s, k = self.pairs[index]
+        return int(s), int(k)
+
+    def collate(
+        self, batch: Sequence[tuple[int, int]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(events [B, L, F], intent [B], next_item [B])``."""
+        pairs = np.asarray(batch, dtype=np.int64).reshape(-1, 2)
+        events = prefix_batch(self.data.encoded, pairs, self.max_len)
+        intents, items = prefix_targets(self.data, pairs)
+        return torch.from_numpy(events), torch.from_numpy(intents), torch.from_numpy(items)

@@ -1,0 +1,167 @@
+"""Checkpoint to a published artefact: ONNX export, parity check, manifest, atomic rename.
+
+Nothing is published unless ONNX Runtime agrees with PyTorch on real encoded sessions; the
+artefact appears under ``models/<name>/<version>/`` in one rename, so a service watching the
+folder never sees half of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from service.encoding import Encoded, Vocabulary, encode_events, pad_left
+from service.manifest import MODEL_FILE, Manifest, expected_spec, write_manifest
+from training.model import IntentRanker
+from training.simulator import simulate
+from training.train import load_checkpoint, model_from_checkpoint
+
+PARITY_TOLERANCE = 1e-4
+# Scores closer than this are ties, where the two runtimes may order items differently.
+TIE_TOLERANCE = 1e-6
+INPUT_NAME = "events"
+OUTPUT_NAMES = ("intent_probs", "top_scores", "top_items")
+
+
+class ParityError(RuntimeError):
+    """ONNX Runtime and PyTorch disagree; the artefact is not published."""
+
+
+def parity_batch(vocab: Vocabulary, max_len: int, rows: int = 12, seed: int = 7) -> Encoded:
+    """Encoded simulated sessions cut to mixed lengths (1 to ``max_len`` events), left-padded."""
+    rng = np.random.default_rng(seed)
+    sessions = [s.events for s in simulate(rows * 3, seed)]
+    sessions.sort(key=len, reverse=True)
+    prefixes = [
+        encode_events(events[: int(rng.integers(1, len(events) + 1))], vocab)
+        for events in sessions[:rows]
+    ]
+    prefixes[0] = encode_events(sessions[0], vocab)
+    prefixes[-1] = prefixes[-1][:1]
+    return pad_left(prefixes, max_len)
+
+
+def export_onnx(model: IntentRanker, path: Path, example: Encoded) -> None:
+    """Export with dynamic batch and sequence length; ``example`` needs >= 2 rows and columns."""
+    if example.shape[0] < 2 or example.shape[1] < 2:
+        raise ValueError("export needs an example of at least 2 rows and 2 positions")
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    length = torch.export.Dim("length", min=1, max=4096)
+    # torch.export's own deprecation noise and "torchvision is not installed" say nothing
+    # about this model; keep them out of the export command's output.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*LeafSpec", category=FutureWarning)
+        torch.onnx.export(
+            model.eval(),
+            (torch.from_numpy(example),),
+            str(path),
+            dynamo=True,
+            external_data=False,
+            input_names=[INPUT_NAME],
+            output_names=list(OUTPUT_NAMES),
+            dynamic_shapes={"events": {0: batch, 1: length}},
+            verbose=False,
+        )
+
+
+def check_parity(torch_model: IntentRanker, onnx_path: Path, batch: Encoded) -> float:
+    """Largest abs difference of ``intent_probs`` and ``top_scores``; raises ``ParityError``
+    when it exceeds the tolerance or when untied top items differ."""
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    ours = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
+    with torch.no_grad():
+        theirs = [t.numpy() for t in torch_model.eval()(torch.from_numpy(batch))]
+    diff = max(float(np.max(np.abs(ours[i] - theirs[i]))) for i in (0, 1))
+    if not diff <= PARITY_TOLERANCE:
+        raise ParityError(f"ONNX and PyTorch differ by {diff:.3g} > {PARITY_TOLERANCE}")
+    untied = _untied(theirs[1])
+    mismatched = int(np.sum((ours[2] != theirs[2]) & untied))
+    if mismatched:
+        raise ParityError(f"{mismatched} untied top items differ (score diff {diff:.3g})")
+    return diff
+
+
+def _untied(scores: np.ndarray) -> np.ndarray:
+    """True where a score is clearly apart from both neighbours in its sorted row."""
+    gaps = np.abs(np.diff(scores, axis=1)) > TIE_TOLERANCE
+    edge = np.ones((len(scores), 1), dtype=bool)
+    return np.hstack([edge, gaps]) & np.hstack([gaps, edge])
+
+
+def reserve_version(root: Path) -> Path:
+    """An empty folder named by UTC timestamp; a suffix keeps names unique, and in order,
+    within one second. ``mkdir`` is the reservation, so two exporters never share one."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    version, n = stamp, 0
+    while True:
+        try:
+            (root / version).mkdir()
+        except FileExistsError:
+            n += 1
+            version = f"{stamp}-{n:02d}"
+        else:
+            return root / version
+
+
+def export(
+    checkpoint_path: Path | str,
+    models_dir: Path | str,
+    name: str,
+    *,
+    reference: IntentRanker | None = None,
+) -> Path:
+    """Publish ``models_dir/name/<version>/`` and return it.
+
+    ``reference`` is the PyTorch model the ONNX graph must agree with; by default the
+    checkpoint's own model (a caller holding another copy of it may pass that instead).
+    """
+    checkpoint = load_checkpoint(checkpoint_path)
+    model = model_from_checkpoint(checkpoint)
+    vocab = Vocabulary(checkpoint["items"], checkpoint["categories"])
+    root = Path(models_dir) / name
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    try:
+        onnx_path = staging / MODEL_FILE
+        export_onnx(model, onnx_path, parity_batch(vocab, checkpoint["max_len"], seed=3))
+        diff = check_parity(
+            reference or model, onnx_path, parity_batch(vocab, checkpoint["max_len"])
+        )
+        return _publish(staging, root, name, checkpoint, diff)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _publish(staging: Path, root: Path, name: str, checkpoint: dict[str, Any], diff: float) -> Path:
+    target = reserve_version(root)
+    manifest = Manifest(
+        name=name,
+        version=target.name,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        items=list(checkpoint["items"]),
+        categories=list(checkpoint["categories"]),
+        feature_spec=expected_spec(checkpoint["max_len"], checkpoint["config"]["top_k"]),
+        popular_items=list(checkpoint["popular_items"]),
+        metrics={k: float(v) for k, v in checkpoint["metrics"].items()},
+        data_fingerprint=checkpoint["data_fingerprint"],
+        onnx_sha256=hashlib.sha256((staging / MODEL_FILE).read_bytes()).hexdigest(),
+        parity_max_abs_diff=diff,
+    )
+    # The manifest goes last: a folder with a manifest is a complete artefact.
+    write_manifest(staging, manifest)
+    staging.chmod(0o755)  # mkdtemp makes it private; the service may run as another user
+    # Renaming onto the empty reserved folder replaces it in one step.
+    os.rename(staging, target)
+    return target

@@ -1,0 +1,206 @@
+"""Training: a time-based split, AdamW on intent + next-item cross-entropy, a checkpoint.
+
+The held-out part is the newest sessions (by start time), the way a deployed model meets
+the future; its items and categories never enter the vocabulary.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from service.encoding import FIRST_ID, Vocabulary
+from service.schema import StoredEvent
+from training.dataset import (
+    EncodedSessions,
+    Pairs,
+    encode_sessions,
+    fingerprint,
+    length_bucketed_batches,
+    prefix_batch,
+    prefix_pairs,
+    prefix_targets,
+)
+from training.labels import IGNORE
+from training.metrics import intent_metrics
+from training.model import IntentRanker, ModelConfig
+
+CHECKPOINT_FORMAT = 1
+POPULAR_ITEMS = 50
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 6
+    seed: int = 0
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    holdout: float = 0.2
+    max_len: int = 50
+    top_k: int = 20
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    dropout: float = 0.1
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    model: IntentRanker
+    checkpoint: dict[str, Any]
+    seconds: float
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def split_by_time(
+    sessions: Sequence[Sequence[StoredEvent]], holdout: float
+) -> tuple[list[Sequence[StoredEvent]], list[Sequence[StoredEvent]]]:
+    """Oldest sessions to train on, the newest ``holdout`` share to evaluate on."""
+    ordered = sorted(sessions, key=lambda events: events[0].ts or 0.0)
+    cut = len(ordered) - round(len(ordered) * holdout)
+    return ordered[:cut], ordered[cut:]
+
+
+def train(sessions: Sequence[Sequence[StoredEvent]], config: TrainConfig) -> TrainResult:
+    started = time.perf_counter()
+    seed_everything(config.seed)
+    sessions = [events for events in sessions if events]
+    train_sessions, heldout_sessions = split_by_time(sessions, config.holdout)
+    vocab = Vocabulary.build(event for events in train_sessions for event in events)
+    train_data = encode_sessions(train_sessions, vocab)
+    model = IntentRanker(_model_config(config, vocab))
+    _fit(model, train_data, config)
+    metrics = evaluate(model, train_data, encode_sessions(heldout_sessions, vocab), config)
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "config": model.config.to_dict(),
+        "train_config": asdict(config),
+        "state_dict": model.state_dict(),
+        "items": vocab.items,
+        "categories": vocab.categories,
+        "popular_items": vocab.items[:POPULAR_ITEMS],
+        "metrics": metrics,
+        "data_fingerprint": fingerprint(train_data.encoded),
+        "max_len": config.max_len,
+        "top_k": model.config.top_k,
+    }
+    return TrainResult(model, checkpoint, time.perf_counter() - started)
+
+
+def _model_config(config: TrainConfig, vocab: Vocabulary) -> ModelConfig:
+    return ModelConfig(
+        item_vocab_size=vocab.item_vocab_size,
+        category_vocab_size=vocab.category_vocab_size,
+        max_len=config.max_len,
+        top_k=min(config.top_k, len(vocab.items)),
+        d_model=config.d_model,
+        n_layers=config.n_layers,
+        n_heads=config.n_heads,
+        dropout=config.dropout,
+    )
+
+
+def _fit(model: IntentRanker, data: EncodedSessions, config: TrainConfig) -> None:
+    pairs = prefix_pairs(data.encoded)
+    rng = np.random.default_rng(config.seed)
+    steps_per_epoch = -(-len(pairs) // config.batch_size)
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=config.lr, total_steps=max(1, steps_per_epoch * config.epochs)
+    )
+    model.train()
+    bar = tqdm(total=steps_per_epoch * config.epochs, disable=not config.progress, unit="batch")
+    for epoch in range(config.epochs):
+        for batch in length_bucketed_batches(pairs, config.batch_size, rng):
+            loss = _loss(model, data, batch, config.max_len)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            schedule.step()
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+            bar.update()
+    bar.close()
+    model.eval()
+
+
+def _loss(model: IntentRanker, data: EncodedSessions, batch: Pairs, max_len: int) -> Tensor:
+    events = torch.from_numpy(prefix_batch(data.encoded, batch, max_len))
+    intents, items = (torch.from_numpy(t) for t in prefix_targets(data, batch))
+    intent_logits, item_logits = model.logits(events)
+    intent_loss = nn.functional.cross_entropy(intent_logits, intents)
+    # A sum over the valid targets: a batch without any next item must not give NaN.
+    item_loss = nn.functional.cross_entropy(
+        item_logits, items, ignore_index=IGNORE, reduction="sum"
+    ) / max(1, int((items != IGNORE).sum()))
+    return intent_loss + item_loss
+
+
+@torch.no_grad()
+def predict(
+    model: IntentRanker, data: EncodedSessions, pairs: Pairs, max_len: int, batch_size: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(intent_probs, top_items)`` for the prefixes, in the order of ``pairs``."""
+    model.eval()
+    order = np.argsort(pairs[:, 1], kind="stable")
+    probs = np.zeros((len(pairs), 4), dtype=np.float32)
+    items = np.zeros((len(pairs), model.config.top_k), dtype=np.int64)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        events = torch.from_numpy(prefix_batch(data.encoded, pairs[rows], max_len))
+        intent_probs, _, top_items = model(events)
+        probs[rows], items[rows] = intent_probs.numpy(), top_items.numpy()
+    return probs, items
+
+
+def evaluate(
+    model: IntentRanker, train_data: EncodedSessions, heldout: EncodedSessions, config: TrainConfig
+) -> dict[str, float]:
+    pairs = prefix_pairs(heldout.encoded)
+    if not len(pairs):
+        return {}
+    probs, top_items = predict(model, heldout, pairs, config.max_len)
+    intents, next_items = prefix_targets(heldout, pairs)
+    train_intents = np.concatenate(train_data.intents)
+    popular = np.arange(FIRST_ID, FIRST_ID + model.config.top_k, dtype=np.int64)
+    return intent_metrics(probs, intents, top_items, next_items, train_intents, popular)
+
+
+def save_checkpoint(checkpoint: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(checkpoint, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: Path | str) -> dict[str, Any]:
+    checkpoint: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a Witryna checkpoint of format {CHECKPOINT_FORMAT}")
+    return checkpoint
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any]) -> IntentRanker:
+    model = IntentRanker(ModelConfig(**checkpoint["config"]))
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.eval()
