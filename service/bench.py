@@ -94,7 +94,9 @@ def timed(label: str, count: int, call: Callable[[], httpx.Response]) -> list[fl
     for _ in range(WARM_UP):
         call()
     latencies = []
-    for _ in tqdm(range(count), desc=label, unit="req"):
+    for _ in tqdm(
+        range(count), desc=label, unit="req", mininterval=0.2 if sys.stderr.isatty() else 5
+    ):
         start = time.perf_counter()
         response = call()
         latencies.append((time.perf_counter() - start) * 1000)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -128,7 +129,13 @@ def _fit(model: IntentRanker, data: EncodedSessions, config: TrainConfig) -> Non
         optimiser, max_lr=config.lr, total_steps=max(1, steps_per_epoch * config.epochs)
     )
     model.train()
-    bar = tqdm(total=steps_per_epoch * config.epochs, disable=not config.progress, unit="batch")
+    # Off a terminal (CI logs) the bar redraws every few seconds rather than every batch.
+    bar = tqdm(
+        total=steps_per_epoch * config.epochs,
+        disable=not config.progress,
+        unit="batch",
+        mininterval=0.1 if sys.stderr.isatty() else 5.0,
+    )
     for epoch in range(config.epochs):
         for batch in length_bucketed_batches(pairs, config.batch_size, rng):
             loss = _loss(model, data, batch, config.max_len)
