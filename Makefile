@@ -29,12 +29,13 @@ redis: ## install redis-server from the system packages when it is not on PATH
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 	@command -v redis-server
 
-model: venv ## train and export the demo model when models/ has none
+model: venv ## train, export and publish the demo model when models/ has none
 	@if ls models/$(MODEL_NAME)/*/manifest.json >/dev/null 2>&1; then \
 		echo "model: $$(ls -d models/$(MODEL_NAME)/*/ | tail -n 1)"; \
 	else \
 		$(BIN)/witryna train --out build/$(MODEL_NAME).pt && \
-		$(BIN)/witryna export build/$(MODEL_NAME).pt --models-dir models --name $(MODEL_NAME); \
+		$(BIN)/witryna export build/$(MODEL_NAME).pt --models-dir models --name $(MODEL_NAME) && \
+		$(BIN)/witryna publish --models-dir models --name $(MODEL_NAME); \
 	fi
 
 run: venv redis model ## serve on http://127.0.0.1:8000 with a private Redis

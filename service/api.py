@@ -52,6 +52,7 @@ def routes(services: Services) -> list[HTTPRouteHandler]:
             "model_version": runtime.version,
             "provider": runtime.provider,
             "buffered_events": len(services.store.pending),
+            "model_reload_error": services.reload_error,
         }
         return Response(body, status_code=200 if redis_ok else 503)
 

@@ -24,7 +24,7 @@ from typing import Any, get_args
 import httpx
 from tqdm import tqdm
 
-from service.manifest import latest_artefact, read_manifest
+from service.manifest import current_artefact, read_manifest
 from service.redis_server import RedisServer, free_port
 from service.schema import PageType
 from service.settings import Settings
@@ -156,7 +156,7 @@ def report(result: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    manifest = read_manifest(latest_artefact(Path(settings.models_dir), settings.model_name))
+    manifest = read_manifest(current_artefact(Path(settings.models_dir), settings.model_name))
     items = manifest.items[:500]
     if args.url:
         result = measure(args.url.rstrip("/"), args, items)

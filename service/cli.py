@@ -11,7 +11,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from service.errors import WitrynaError
-from service.manifest import latest_artefact
+from service.manifest import current_artefact
 from service.settings import Settings
 
 APP_FACTORY = "service.app:app_from_env"
@@ -24,7 +24,7 @@ def serve(args: argparse.Namespace) -> int:
     from service.redis_server import RedisServer
 
     settings = Settings.from_env()
-    latest_artefact(Path(settings.models_dir), settings.model_name)
+    current_artefact(Path(settings.models_dir), settings.model_name)
     private = None
     if settings.redis_url is None:
         private = RedisServer()
@@ -52,6 +52,12 @@ def bench(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def publish(args: argparse.Namespace) -> int:
+    from service.publish import command
+
+    return command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="witryna", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -69,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--seed", type=int, default=7)
     bench_parser.add_argument("--out", type=Path, default=Path("bench/results"))
     bench_parser.set_defaults(func=bench)
+
+    publish_parser = commands.add_parser(
+        "publish", help="check an exported model and make it the one services serve"
+    )
+    publish_parser.add_argument("version", nargs="?", help="version folder (default: newest)")
+    publish_parser.add_argument("--models-dir", help="default WITRYNA_MODELS_DIR or models")
+    publish_parser.add_argument("--name", help="model name (default WITRYNA_MODEL_NAME or demo)")
+    publish_parser.set_defaults(func=publish)
 
     for entry in entry_points(group="witryna.commands"):
         entry.load()(commands)

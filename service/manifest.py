@@ -12,6 +12,8 @@ from service.errors import ModelUnavailable
 
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.onnx"
+# models/<name>/CURRENT names the version being served; `witryna publish` switches it.
+CURRENT_FILE = "CURRENT"
 
 
 class FeatureSpec(Struct, kw_only=True):
@@ -98,3 +100,16 @@ def latest_artefact(models_dir: Path, name: str) -> Path:
     if not versions:
         raise ModelUnavailable(f"no model artefact under {root}; run `make model`")
     return versions[-1]
+
+
+def current_artefact(models_dir: Path, name: str) -> Path:
+    """The published version when there is one, else the newest."""
+    pointer = models_dir / name / CURRENT_FILE
+    try:
+        version = pointer.read_text().strip()
+    except FileNotFoundError:
+        return latest_artefact(models_dir, name)
+    artefact = models_dir / name / version
+    if not (artefact / MANIFEST_FILE).is_file():
+        raise ModelUnavailable(f"{pointer} names {version!r}, which has no {MANIFEST_FILE}")
+    return artefact

@@ -8,8 +8,9 @@ import logging
 from pathlib import Path
 
 from service.decide import Decider
-from service.errors import ConfigError
-from service.manifest import latest_artefact
+from service.errors import ConfigError, WitrynaError
+from service.manifest import current_artefact
+from service.publish import validate
 from service.runtime import ModelRuntime
 from service.settings import Settings
 from service.store import EventStore, connect
@@ -22,15 +23,14 @@ class Services:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._runtime: ModelRuntime | None = None
+        self.models_dir = Path(settings.models_dir)
         self._store: EventStore | None = None
+        # One reference, swapped whole: a request holds the decider (and its model) it began with.
         self._decider: Decider | None = None
-        self._flusher: asyncio.Task[None] | None = None
-
-    @property
-    def runtime(self) -> ModelRuntime:
-        assert self._runtime is not None, "services not started"
-        return self._runtime
+        self._artefact: Path | None = None
+        self.reload_error: str | None = None
+        self._refused: Path | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def store(self) -> EventStore:
@@ -42,25 +42,59 @@ class Services:
         assert self._decider is not None, "services not started"
         return self._decider
 
+    @property
+    def runtime(self) -> ModelRuntime:
+        return self.decider.runtime
+
     async def start(self) -> None:
         s = self.settings
         if s.redis_url is None:
             raise ConfigError("WITRYNA_REDIS_URL is unset; `witryna serve` starts a private Redis")
-        artefact = latest_artefact(Path(s.models_dir), s.model_name)
-        self._runtime = ModelRuntime(artefact, threads=s.ort_threads, device=s.device)
-        self._runtime.warm_up()
-        self._decider = Decider(self._runtime, s.recommendations)
+        self._artefact = current_artefact(self.models_dir, s.model_name)
+        self._decider = self._load(self._artefact)
         client = connect(s.redis_url, s.redis_timeout_ms)
         self._store = EventStore(client, s.history_len, s.history_ttl_s, s.buffer_events)
         if not await self._store.ping():
             log.warning("redis at %s does not answer yet; serving degraded", s.redis_url)
-        self._flusher = asyncio.create_task(self._store.flush_forever())
+        self._tasks.append(asyncio.create_task(self._store.flush_forever()))
+        if s.model_poll_s > 0:
+            self._tasks.append(asyncio.create_task(self.watch_model(s.model_poll_s)))
+
+    def _load(self, artefact: Path) -> Decider:
+        s = self.settings
+        return Decider(validate(artefact, s.ort_threads, s.device), s.recommendations)
+
+    async def watch_model(self, interval_s: float) -> None:
+        """Swap in a newly published model; a model that fails its checks is refused."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                artefact = current_artefact(self.models_dir, self.settings.model_name)
+            except WitrynaError as exc:
+                self._refuse(None, exc)
+                continue
+            if artefact in (self._artefact, self._refused):
+                continue
+            try:
+                # Loading takes long enough to stall requests; do it off the event loop.
+                self._decider = await asyncio.to_thread(self._load, artefact)
+            except WitrynaError as exc:
+                self._refuse(artefact, exc)
+                continue
+            self._artefact, self._refused, self.reload_error = artefact, None, None
+            log.info("now serving %s", self.runtime.version)
+
+    def _refuse(self, artefact: Path | None, exc: WitrynaError) -> None:
+        if self.reload_error != exc.detail:
+            log.error("kept %s: %s", self.runtime.version, exc.detail)
+        self._refused = artefact
+        self.reload_error = exc.detail
 
     async def stop(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+                await task
         if self._store is not None:
             await self._store.flush()
             await self._store.client.aclose()

@@ -28,6 +28,8 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     redis_timeout_ms: Positive = 100
     models_dir: str = "models"
     model_name: str = "demo"
+    # How often a worker looks for a newly published model; 0 turns hot swapping off.
+    model_poll_s: Annotated[float, Meta(ge=0)] = 1.0
     history_len: Annotated[int, Meta(ge=1, le=1000)] = 50
     history_ttl_s: Positive = 30 * 24 * 3600
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 256 * 1024

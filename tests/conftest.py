@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from service.bench import wait_ready
-from service.manifest import Manifest, latest_artefact, read_manifest
+from service.manifest import Manifest, current_artefact, read_manifest
 from service.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ MODEL_NAME = "demo"
 def artefact() -> Path:
     """The real exported demo model that `make test` makes sure exists."""
     try:
-        return latest_artefact(MODELS, MODEL_NAME)
+        return current_artefact(MODELS, MODEL_NAME)
     except Exception as exc:
         pytest.fail(f"{exc}: `make test` trains it before running pytest")
 
