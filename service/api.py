@@ -1,14 +1,18 @@
-"""HTTP routes: thin handlers over the store, the model and the decider."""
+"""HTTP routes: thin handlers over the store, the model, the policy and the catalogue."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from litestar import Request, Response, get, post
+from litestar import Request, Response, get, post, put
+from litestar.background_tasks import BackgroundTask
+from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
 
 from service import bodies
+from service.catalog import ItemBatch, batch_decoder
+from service.experiments import ExperimentResult, results
 from service.openapi import json_body
 from service.schema import Accepted, Decision, EventBatch, PageView, stored
 from service.services import Services
@@ -18,23 +22,46 @@ def routes(services: Services) -> list[HTTPRouteHandler]:
     @post(
         "/v1/page-views", status_code=200, tags=["storefront"], operation_class=json_body(PageView)
     )
-    async def page_view(request: Request[Any, Any, Any]) -> Decision:
+    async def page_view(request: Request[Any, Any, Any]) -> Response[Decision]:
         """Record a page view and answer with what this visitor's page should show."""
         data = bodies.page_view(await request.body())
         event = data.to_event(time.time())
         history = await services.store.append_and_read(event)
+        policy, decider = services.policy, services.decider
         if history is None:
-            return services.decider.fallback(data, [event], "degraded:redis_unavailable")
-        return services.decider.decide(data, history)
+            decision, _ = await decider.fallback(
+                data, [event], policy, "degraded:redis_unavailable"
+            )
+            return Response(decision)
+        decision, log = await decider.decide(data, history, policy)
+        return Response(decision, background=BackgroundTask(services.record, [event], log))
 
     @post("/v1/events", status_code=202, tags=["storefront"], operation_class=json_body(EventBatch))
-    async def events(request: Request[Any, Any, Any]) -> Accepted:
+    async def events(request: Request[Any, Any, Any]) -> Response[Accepted]:
         """Record a batch of events from any channel, in the one event schema."""
         data = bodies.event_batch(await request.body())
         now = time.time()
         batch = [stored(event, now) for event in data.events]
         buffered = await services.store.append_many(batch)
-        return Accepted(accepted=len(batch), buffered=buffered)
+        accepted = Accepted(accepted=len(batch), buffered=buffered)
+        if buffered:
+            return Response(accepted, status_code=202)
+        task = BackgroundTask(services.record, batch, None)
+        return Response(accepted, status_code=202, background=task)
+
+    @put("/v1/catalog/items", tags=["catalogue"], operation_class=json_body(ItemBatch))
+    async def catalog_items(request: Request[Any, Any, Any]) -> Accepted:
+        """Upsert items: fields left out keep their value; ``in_stock: false`` hides an item."""
+        batch = bodies.decode(batch_decoder, await request.body())
+        return Accepted(accepted=await services.catalog.upsert(batch.items))
+
+    @get("/v1/experiments/{experiment_id:str}", tags=["experiments"])
+    async def experiment(experiment_id: str) -> ExperimentResult:
+        """Exposures, conversions and conversion rate per arm, with uplift against control."""
+        declared = services.policy.experiment(experiment_id)
+        if declared is None:
+            raise NotFoundException(f"no experiment {experiment_id!r} in the policy")
+        return await results(services.store.client, declared)
 
     @get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -51,9 +78,11 @@ def routes(services: Services) -> list[HTTPRouteHandler]:
             "redis": redis_ok,
             "model_version": runtime.version,
             "provider": runtime.provider,
+            "policy_version": services.policy.version,
             "buffered_events": len(services.store.pending),
             "model_reload_error": services.reload_error,
+            "policy_reload_error": services.policy_error,
         }
         return Response(body, status_code=200 if redis_ok else 503)
 
-    return [page_view, events, healthz, readyz]
+    return [page_view, events, catalog_items, experiment, healthz, readyz]

@@ -27,21 +27,22 @@ def field_of(message: str) -> tuple[str, str]:
     named = _NAMED.search(message)
     if named:
         path = f"{path}.{named['name']}" if path else named["name"]
-    return path or "body", _AT.sub("", message)
+    return path, _AT.sub("", message)
 
 
-def _decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
+def decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as exc:
-        raise InvalidBody(*field_of(str(exc))) from None
+        path, problem = field_of(str(exc))
+        raise InvalidBody(path or "body", problem) from None
     except msgspec.DecodeError as exc:
         raise MalformedBody(f"body is not valid JSON: {exc}") from None
 
 
 def page_view(body: bytes) -> PageView:
-    return _decode(_page_view, body)
+    return decode(_page_view, body)
 
 
 def event_batch(body: bytes) -> EventBatch:
-    return _decode(_event_batch, body)
+    return decode(_event_batch, body)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from service.errors import WitrynaError
+from service.errors import ConfigError, WitrynaError
 from service.manifest import current_artefact
 from service.settings import Settings
 
@@ -58,6 +58,30 @@ def publish(args: argparse.Namespace) -> int:
     return command(args)
 
 
+def load_catalog(args: argparse.Namespace) -> int:
+    from service.catalog_file import load
+
+    return load(args.file, args.url)
+
+
+def export_events(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from service.store import connect
+    from service.streams import export
+
+    url = args.redis_url or Settings.from_env().redis_url
+    if url is None:
+        raise ConfigError("pass --redis-url or set WITRYNA_REDIS_URL (`witryna serve` logs it)")
+    client = connect(url, timeout_ms=5000)
+    events, decisions = asyncio.run(export(client, args.out, args.decisions))
+    print(
+        f"{events} events to {args.out}"
+        + (f", {decisions} decisions to {args.decisions}" if args.decisions else "")
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="witryna", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -83,6 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     publish_parser.add_argument("--models-dir", help="default WITRYNA_MODELS_DIR or models")
     publish_parser.add_argument("--name", help="model name (default WITRYNA_MODEL_NAME or demo)")
     publish_parser.set_defaults(func=publish)
+
+    catalog_parser = commands.add_parser(
+        "load-catalog", help="upsert items from a JSON or JSONL file into a running service"
+    )
+    catalog_parser.add_argument("file", type=Path, help='{"items": [...]}, a list, or JSONL')
+    catalog_parser.add_argument("--url", default="http://127.0.0.1:8000", help="the service")
+    catalog_parser.set_defaults(func=load_catalog)
+
+    export_parser = commands.add_parser(
+        "export-events", help="write the logged event and decision streams to JSONL"
+    )
+    export_parser.add_argument("--out", type=Path, default=Path("events.jsonl"))
+    export_parser.add_argument("--decisions", type=Path, help="also write decisions here")
+    export_parser.add_argument("--redis-url", help="default WITRYNA_REDIS_URL")
+    export_parser.set_defaults(func=export_events)
 
     for entry in entry_points(group="witryna.commands"):
         entry.load()(commands)

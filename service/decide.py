@@ -1,137 +1,137 @@
-"""Model outputs to page decisions: the built-in slot policy of the first release.
-
-Each slot's variant follows the visitor's most likely intent; the carousel ranks the
-model's next-item scores, never repeating the item on screen or one already bought.
-Every choice leaves a reason code, so that an answer explains itself.
-"""
+"""Model outputs and the policy to page decisions, each slot with the reasons behind it."""
 
 from __future__ import annotations
 
 import logging
+import random
 import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from service import encoding
+from service.carousel import Carousel
+from service.catalog import Catalog
+from service.experiments import assign, in_holdout
+from service.policy import Policy
+from service.rules import Context, choose, segments_of
 from service.runtime import ModelRuntime, Prediction
-from service.schema import (
-    Decision,
-    Intent,
-    PageView,
-    ScoredItem,
-    SlotDecision,
-    StoredEvent,
-)
+from service.schema import Decision, Intent, PageView, SlotDecision, StoredEvent
+from service.streams import DecisionLog, SlotLog
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SLOTS = ("hero", "recommendations")
-RECOMMENDATIONS = "recommendations"
-
-# Variants per slot by intent; "none" leaves the shop's own content in place.
-VARIANTS: dict[str, dict[str, str]] = {
-    "hero": {
-        "buy": "checkout_express",
-        "hesitate": "reassurance",
-        "browse": "inspiration",
-        "leave": "best_sellers",
-    },
-    # A visitor about to buy gets no discount: it would only cost margin.
-    "offer": {"buy": "none", "hesitate": "free_shipping", "browse": "none", "leave": "none"},
-}
-HELP_SIGNALS = 2
+Decided = tuple[Decision, DecisionLog]
 
 
 class Decider:
-    def __init__(self, runtime: ModelRuntime, recommendations: int) -> None:
-        self.runtime = runtime
-        self.recommendations = recommendations
-        self._popular = runtime.manifest.popular_items
+    """One model and the catalogue; the policy comes with each call, as it may be reloaded."""
 
-    def decide(self, view: PageView, history: list[StoredEvent]) -> Decision:
+    def __init__(self, runtime: ModelRuntime, catalog: Catalog) -> None:
+        self.runtime = runtime
+        self.carousel = Carousel(runtime, catalog)
+
+    async def decide(self, view: PageView, history: list[StoredEvent], policy: Policy) -> Decided:
         try:
             prediction = self.runtime.predict(self.runtime.encode([history]))
         except Exception:  # a failing model degrades the answer, never the page
             log.exception("model run failed; serving default content")
-            return self.fallback(view, history, "degraded:model_failed")
+            return await self.fallback(view, history, policy, "degraded:model_failed")
+        ctx = self._context(view, history, policy, prediction)
+        context_reasons = [f"intent:{ctx.intent}:{prediction.intent_probs[0].max():.2f}"]
+        if ctx.uplift is not None:
+            context_reasons.append(f"uplift:{ctx.uplift:+.3f}")
+        holdout = in_holdout(policy, view.visitor_id)
+        slots: dict[str, SlotDecision] = {}
+        logs: list[SlotLog] = []
+        for name in view.slots or policy.slots_for(view.page.type):
+            if holdout or name not in policy.slots:
+                reasons = ["holdout" if holdout else "slot:not_in_policy"]
+                slots[name] = await self._default(name, history, policy, reasons)
+                logs.append(_slot_log(name, slots[name], 1.0, None))
+            else:
+                slots[name], entry = await self._slot(
+                    name, policy, ctx, prediction, history, context_reasons
+                )
+                logs.append(entry)
         probabilities = {
-            label: round(float(p), 6)
-            for label, p in zip(encoding.INTENTS, prediction.intent_probs[0], strict=True)
+            intent: round(float(q), 6)
+            for intent, q in zip(encoding.INTENTS, prediction.intent_probs[0], strict=True)
         }
-        label = max(probabilities, key=probabilities.__getitem__)
-        reasons = [f"intent:{label}:{probabilities[label]:.2f}"]
-        slots = {
-            name: self._slot(name, label, prediction, history, reasons)
-            for name in view.slots or DEFAULT_SLOTS
-        }
-        return Decision(
+        decision = Decision(
             decision_id=uuid.uuid4().hex,
             visitor_id=view.visitor_id,
             model_version=self.runtime.version,
-            intent=Intent(label=label, probabilities=probabilities),
+            intent=Intent(label=ctx.intent, probabilities=probabilities),
             slots=slots,
             degraded=False,
+            experiments={
+                e: arm for e, arm in ctx.arms.items() if e in policy.experiments_in(slots)
+            },
         )
+        return decision, self._log(decision, view, history, logs, ctx.buy_prob, ctx.uplift)
 
-    def _slot(
+    async def _slot(
         self,
         name: str,
-        label: str,
+        policy: Policy,
+        ctx: Context,
         prediction: Prediction,
         history: list[StoredEvent],
-        reasons: list[str],
-    ) -> SlotDecision:
-        if name == RECOMMENDATIONS:
-            return self._carousel(prediction, history, reasons)
-        if name == "help":
-            return self._help(history, reasons)
-        by_intent = VARIANTS.get(name)
-        if by_intent is None:
-            return SlotDecision(variant="default", items=[], reasons=["slot:not_in_policy"])
-        return SlotDecision(variant=by_intent[label], items=[], reasons=[*reasons, f"rule:{name}"])
+        context_reasons: list[str],
+    ) -> tuple[SlotDecision, SlotLog]:
+        choice = choose(policy.slots[name], ctx, random.random(), policy.exploration)
+        if choice is None:
+            decided = SlotDecision(
+                variant="none", items=[], reasons=["fallback:no_eligible_variant"]
+            )
+            return decided, _slot_log(name, decided, 1.0, None)
+        reasons = [*context_reasons, *choice.reasons]
+        if choice.variant.kind == "carousel":
+            decided = await self.carousel.fill(
+                prediction, history, policy, choice.variant.name, reasons
+            )
+        else:
+            decided = SlotDecision(variant=choice.variant.name, items=[], reasons=reasons)
+        arm = ctx.arms.get(choice.variant.experiment or "")
+        return decided, _slot_log(name, decided, choice.propensity, arm)
 
-    def _carousel(
-        self, prediction: Prediction, history: list[StoredEvent], reasons: list[str]
-    ) -> SlotDecision:
-        excluded = _excluded_items(history)
-        items: list[ScoredItem] = []
-        for index, score in zip(prediction.top_items[0], prediction.top_scores[0], strict=True):
-            item = self.runtime.vocab.item_at(int(index))
-            if item not in excluded:
-                items.append(ScoredItem(item_id=item, score=round(float(score), 6)))
-                excluded.add(item)
-            if len(items) == self.recommendations:
-                return SlotDecision(
-                    variant="personalised", items=items, reasons=[*reasons, "model:next_item"]
-                )
-        items.extend(self._popular_items(excluded, self.recommendations - len(items)))
-        return SlotDecision(
-            variant="personalised",
-            items=items,
-            reasons=[*reasons, "model:next_item", "fill:popular"],
+    def _context(
+        self, view: PageView, history: list[StoredEvent], policy: Policy, prediction: Prediction
+    ) -> Context:
+        probs = prediction.intent_probs[0]
+        moment = datetime.fromtimestamp(history[-1].ts or 0.0, UTC)
+        uplift = None if prediction.uplift is None else float(prediction.uplift[0])
+        return Context(
+            intent=encoding.INTENTS[int(probs.argmax())],
+            buy_prob=float(probs[encoding.INTENTS.index("buy")]),
+            uplift=uplift,
+            channel=view.channel,
+            device=view.device,
+            hour=moment.hour,
+            weekday=moment.weekday(),
+            segments=segments_of(history),
+            arms=assign(policy, view.visitor_id),
         )
 
-    def _help(self, history: list[StoredEvent], reasons: list[str]) -> SlotDecision:
-        signals = sum(e.type in ("help", "remove_from_cart") for e in history)
-        if signals >= HELP_SIGNALS:
-            return SlotDecision(variant="chat", items=[], reasons=[*reasons, "rule:help_seeking"])
-        return SlotDecision(variant="none", items=[], reasons=[*reasons, "rule:no_help_signal"])
+    async def _default(
+        self, name: str, history: Sequence[StoredEvent], policy: Policy, reasons: list[str]
+    ) -> SlotDecision:
+        """Default content: popular in-stock items for a carousel, the shop's own elsewhere."""
+        slot = policy.slots.get(name)
+        if slot is not None and any(v.kind == "carousel" for v in slot.variants):
+            return await self.carousel.popular(history, policy, reasons)
+        return SlotDecision(variant="default", items=[], reasons=reasons)
 
-    def _popular_items(self, excluded: set[str], count: int) -> list[ScoredItem]:
-        chosen = [item for item in self._popular if item not in excluded][:count]
-        return [ScoredItem(item_id=item, score=0.0) for item in chosen]
-
-    def fallback(self, view: PageView, history: list[StoredEvent], cause: str) -> Decision:
-        """Default content: the manifest's most popular items, flagged as degraded."""
-        items = self._popular_items(_excluded_items(history), self.recommendations)
+    async def fallback(
+        self, view: PageView, history: list[StoredEvent], policy: Policy, cause: str
+    ) -> Decided:
+        """Default content, flagged as degraded."""
         reasons = [cause, "fallback:default_content"]
         slots = {
-            name: SlotDecision(
-                variant="popular" if name == RECOMMENDATIONS else "default",
-                items=items if name == RECOMMENDATIONS else [],
-                reasons=reasons,
-            )
-            for name in view.slots or DEFAULT_SLOTS
+            name: await self._default(name, history, policy, reasons)
+            for name in view.slots or policy.slots_for(view.page.type)
         }
-        return Decision(
+        decision = Decision(
             decision_id=uuid.uuid4().hex,
             visitor_id=view.visitor_id,
             model_version=self.runtime.version,
@@ -139,11 +139,37 @@ class Decider:
             slots=slots,
             degraded=True,
         )
+        logs = [
+            SlotLog(slot=n, variant=s.variant, propensity=1.0, reasons=s.reasons)
+            for n, s in slots.items()
+        ]
+        return decision, self._log(decision, view, history, logs, None, None)
+
+    def _log(
+        self,
+        decision: Decision,
+        view: PageView,
+        history: Sequence[StoredEvent],
+        slots: list[SlotLog],
+        buy_prob: float | None,
+        uplift: float | None,
+    ) -> DecisionLog:
+        return DecisionLog(
+            decision_id=decision.decision_id,
+            visitor_id=decision.visitor_id,
+            ts=history[-1].ts or 0.0,
+            model_version=decision.model_version,
+            page_type=view.page.type,
+            intent=decision.intent.label,
+            buy_prob=buy_prob,
+            uplift=uplift,
+            experiments=decision.experiments,
+            slots=slots,
+            degraded=decision.degraded,
+        )
 
 
-def _excluded_items(history: list[StoredEvent]) -> set[str]:
-    """The item on screen and everything already bought never come back as recommendations."""
-    excluded = {e.item_id for e in history if e.type == "purchase" and e.item_id is not None}
-    if history and history[-1].item_id is not None:
-        excluded.add(history[-1].item_id)
-    return excluded
+def _slot_log(name: str, decided: SlotDecision, propensity: float, arm: str | None) -> SlotLog:
+    return SlotLog(
+        slot=name, variant=decided.variant, propensity=propensity, reasons=decided.reasons, arm=arm
+    )

@@ -26,6 +26,8 @@ class Prediction(msgspec.Struct, frozen=True):
     intent_probs: npt.NDArray[np.float32]
     top_scores: npt.NDArray[np.float32]
     top_items: npt.NDArray[np.int64]
+    # P(buy | incentive) - P(buy | no incentive) per row; None from artefacts made before it.
+    uplift: npt.NDArray[np.float32] | None = None
 
 
 def choose_providers(device: str, available: list[str]) -> list[str]:
@@ -74,8 +76,8 @@ class ModelRuntime:
         )
 
     def predict(self, batch: encoding.Encoded) -> Prediction:
-        intent, scores, items = self._session.run(self._outputs, {self._input: batch})
-        return Prediction(intent, scores, items)
+        intent, scores, items, *rest = self._session.run(self._outputs, {self._input: batch})
+        return Prediction(intent, scores, items, rest[0] if rest else None)
 
     def warm_up(self) -> None:
         """Run once at start so that the first storefront request does not pay for lazy init."""

@@ -28,6 +28,7 @@ EventType = Literal[
 ]
 Channel = Literal["web", "app", "store", "pos", "call_centre", "email"]
 PageType = Literal["home", "category", "product", "search", "cart", "checkout", "help", "other"]
+Device = Literal["desktop", "mobile", "tablet"]
 
 # The visitor id lands inside a Redis hash tag, so braces are excluded.
 VisitorId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
@@ -83,6 +84,7 @@ class PageView(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=T
     session_id: SessionId | None = None
     slots: Annotated[list[SlotName], Meta(max_length=16)] | None = None
     channel: Channel = "web"
+    device: Device | None = None
     ts: Timestamp | None = None
 
     def to_event(self, now: float) -> StoredEvent:
@@ -125,6 +127,7 @@ class Decision(Struct, kw_only=True):
     intent: Intent
     slots: dict[str, SlotDecision]
     degraded: bool
+    experiments: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class Accepted(Struct, kw_only=True):

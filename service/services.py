@@ -5,31 +5,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
+from redis.exceptions import RedisError
+
+from service import policy as policies
+from service.catalog import Catalog
 from service.decide import Decider
 from service.errors import ConfigError, WitrynaError
+from service.experiments import assign, converted_key, exposed_key
 from service.manifest import current_artefact
 from service.publish import validate
 from service.runtime import ModelRuntime
+from service.schema import StoredEvent
 from service.settings import Settings
 from service.store import EventStore, connect
+from service.streams import DecisionLog, queue_decision, queue_events
 
 log = logging.getLogger(__name__)
 
 
 class Services:
-    """Loads the model and opens Redis at start, not at import or construction."""
+    """Loads the model and the policy and opens Redis at start, not at import or construction."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.models_dir = Path(settings.models_dir)
         self._store: EventStore | None = None
-        # One reference, swapped whole: a request holds the decider (and its model) it began with.
+        self._catalog: Catalog | None = None
+        # Swapped whole: a request keeps the decider (and model) and the policy it began with.
         self._decider: Decider | None = None
+        self._policy: policies.Policy | None = None
         self._artefact: Path | None = None
-        self.reload_error: str | None = None
         self._refused: Path | None = None
+        self._policy_mtime: float | None = None
+        self.reload_error: str | None = None
+        self.policy_error: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -38,9 +51,19 @@ class Services:
         return self._store
 
     @property
+    def catalog(self) -> Catalog:
+        assert self._catalog is not None, "services not started"
+        return self._catalog
+
+    @property
     def decider(self) -> Decider:
         assert self._decider is not None, "services not started"
         return self._decider
+
+    @property
+    def policy(self) -> policies.Policy:
+        assert self._policy is not None, "services not started"
+        return self._policy
 
     @property
     def runtime(self) -> ModelRuntime:
@@ -50,45 +73,92 @@ class Services:
         s = self.settings
         if s.redis_url is None:
             raise ConfigError("WITRYNA_REDIS_URL is unset; `witryna serve` starts a private Redis")
-        self._artefact = current_artefact(self.models_dir, s.model_name)
-        self._decider = self._load(self._artefact)
+        self._policy = policies.load(s.policy_path)
+        self._policy_mtime = self._policy_stamp()
         client = connect(s.redis_url, s.redis_timeout_ms)
         self._store = EventStore(client, s.history_len, s.history_ttl_s, s.buffer_events)
+        self._catalog = Catalog(client)
+        self._artefact = current_artefact(self.models_dir, s.model_name)
+        self._decider = self._load(self._artefact)
         if not await self._store.ping():
             log.warning("redis at %s does not answer yet; serving degraded", s.redis_url)
         self._tasks.append(asyncio.create_task(self._store.flush_forever()))
         if s.model_poll_s > 0:
-            self._tasks.append(asyncio.create_task(self.watch_model(s.model_poll_s)))
+            self._tasks.append(asyncio.create_task(self.watch(s.model_poll_s)))
 
     def _load(self, artefact: Path) -> Decider:
         s = self.settings
-        return Decider(validate(artefact, s.ort_threads, s.device), s.recommendations)
+        return Decider(validate(artefact, s.ort_threads, s.device), self.catalog)
 
-    async def watch_model(self, interval_s: float) -> None:
-        """Swap in a newly published model; a model that fails its checks is refused."""
+    async def watch(self, interval_s: float) -> None:
+        """Swap in a newly published model or an edited policy; bad ones are refused."""
         while True:
             await asyncio.sleep(interval_s)
-            try:
-                artefact = current_artefact(self.models_dir, self.settings.model_name)
-            except WitrynaError as exc:
-                self._refuse(None, exc)
-                continue
-            if artefact in (self._artefact, self._refused):
-                continue
-            try:
-                # Loading takes long enough to stall requests; do it off the event loop.
-                self._decider = await asyncio.to_thread(self._load, artefact)
-            except WitrynaError as exc:
-                self._refuse(artefact, exc)
-                continue
-            self._artefact, self._refused, self.reload_error = artefact, None, None
-            log.info("now serving %s", self.runtime.version)
+            await self._reload_model()
+            self._reload_policy()
+
+    async def _reload_model(self) -> None:
+        try:
+            artefact = current_artefact(self.models_dir, self.settings.model_name)
+        except WitrynaError as exc:
+            self._refuse(None, exc)
+            return
+        if artefact in (self._artefact, self._refused):
+            return
+        try:
+            # Loading takes long enough to stall requests; do it off the event loop.
+            self._decider = await asyncio.to_thread(self._load, artefact)
+        except WitrynaError as exc:
+            self._refuse(artefact, exc)
+            return
+        self._artefact, self._refused, self.reload_error = artefact, None, None
+        log.info("now serving %s", self.runtime.version)
 
     def _refuse(self, artefact: Path | None, exc: WitrynaError) -> None:
         if self.reload_error != exc.detail:
             log.error("kept %s: %s", self.runtime.version, exc.detail)
         self._refused = artefact
         self.reload_error = exc.detail
+
+    def _policy_stamp(self) -> float | None:
+        path = self.settings.policy_path
+        with contextlib.suppress(OSError):
+            return os.stat(path).st_mtime if path else None
+        return None
+
+    def _reload_policy(self) -> None:
+        stamp = self._policy_stamp()
+        if stamp == self._policy_mtime:
+            return
+        self._policy_mtime = stamp
+        try:
+            self._policy = policies.load(self.settings.policy_path)
+        except WitrynaError as exc:
+            log.error("kept policy %s: %s", self.policy.version, exc.detail)
+            self.policy_error = exc.detail
+            return
+        self.policy_error = None
+        log.info("now following policy %s", self.policy.version)
+
+    async def record(self, events: Sequence[StoredEvent], decision: DecisionLog | None) -> None:
+        """Log events and the decision to the streams and count exposures and conversions.
+
+        Runs after the answer is sent, so that it costs the storefront nothing.
+        """
+        pipe = self.store.client.pipeline(transaction=False)
+        queue_events(pipe, events)
+        if decision is not None:
+            queue_decision(pipe, decision)
+            for experiment, arm in decision.experiments.items():
+                pipe.sadd(exposed_key(experiment, arm), decision.visitor_id)
+        for event in events:
+            if event.type == "purchase":
+                for experiment, arm in assign(self.policy, event.visitor_id).items():
+                    pipe.sadd(converted_key(experiment, arm), event.visitor_id)
+        try:
+            await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("decision log not written: %s", exc)
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -33,7 +33,8 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     history_len: Annotated[int, Meta(ge=1, le=1000)] = 50
     history_ttl_s: Positive = 30 * 24 * 3600
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 256 * 1024
-    recommendations: Annotated[int, Meta(ge=1, le=100)] = 10
+    # A TOML slot policy; unset serves the default policy that ships with Witryna.
+    policy_path: str | None = None
     ort_threads: Annotated[int, Meta(ge=0)] = 1
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Events that could not reach Redis wait here, in order, until it answers again.

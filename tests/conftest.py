@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -88,3 +89,10 @@ def service(redis_server: RedisServer, artefact: Path) -> Iterator[Service]:
 def http(service: Service, redis_client: redis.Redis) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=service.url, timeout=10.0) as client:
         yield client
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    """Poll until ``condition`` holds; the caller's assertion says what was expected."""
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)

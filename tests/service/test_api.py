@@ -10,10 +10,15 @@ import redis
 
 from service.encoding import INTENTS
 from service.manifest import Manifest
+from service.policy import load
 from service.schema import Decision, StoredEvent
 from service.store import events_key
+from service.streams import DECISIONS_STREAM, EVENTS_STREAM, DecisionLog
+from tests.conftest import wait_for
 
 decode_decision = msgspec.json.Decoder(Decision).decode
+DEFAULT_POLICY = load(None)
+decode_log = msgspec.msgpack.Decoder(DecisionLog).decode
 
 
 def history(client: redis.Redis, visitor: str) -> list[StoredEvent]:
@@ -30,10 +35,12 @@ def test_three_page_views_answer_in_shape_and_leave_exactly_three_events(
         {"visitor_id": "v-1", "page": {"type": "product", "item_id": item, "category": "tv"}},
         {"visitor_id": "v-1", "session_id": "s-9", "page": {"type": "cart"}, "channel": "app"},
     ]
+    decision_ids = []
     for body in views:
         response = http.post("/v1/page-views", json=body)
         assert response.status_code == 200, response.text
         decision = decode_decision(response.content)
+        decision_ids.append(decision.decision_id)
         assert decision.visitor_id == "v-1"
         assert not decision.degraded
         assert decision.model_version == f"{manifest.name}/{manifest.version}"
@@ -42,7 +49,7 @@ def test_three_page_views_answer_in_shape_and_leave_exactly_three_events(
         assert decision.intent.label == max(
             decision.intent.probabilities, key=decision.intent.probabilities.__getitem__
         )
-        assert set(decision.slots) == {"hero", "recommendations"}
+        assert list(decision.slots) == DEFAULT_POLICY.slots_for(body["page"]["type"])
         assert all(slot.reasons for slot in decision.slots.values())
     carousel = decision.slots["recommendations"]
     assert len(carousel.items) == 10
@@ -55,8 +62,14 @@ def test_three_page_views_answer_in_shape_and_leave_exactly_three_events(
     assert stored[1].item_id == item
     assert stored[2].channel == "app"
     assert stored[2].session_id == "s-9"
-    assert redis_client.keys("*") == [events_key("v-1").encode()]
+    assert redis_client.keys("w:{v-1}*") == [events_key("v-1").encode()]
     assert 0 < redis_client.ttl(events_key("v-1")) <= 30 * 24 * 3600
+    # The decisions and the events also reach the streams training reads, after the answers.
+    wait_for(lambda: redis_client.xlen(DECISIONS_STREAM) == 3)
+    logged = [decode_log(fields[b"d"]) for _, fields in redis_client.xrange(DECISIONS_STREAM)]
+    assert [entry.decision_id for entry in logged] == decision_ids
+    assert [entry.page_type for entry in logged] == ["home", "product", "cart"]
+    assert redis_client.xlen(EVENTS_STREAM) == 3
 
 
 def test_decision_ids_are_unique_and_slots_follow_the_request(http: httpx.Client) -> None:

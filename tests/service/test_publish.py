@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 from service.manifest import CURRENT_FILE, MANIFEST_FILE, MODEL_FILE
 from service.redis_server import RedisServer
-from tests.conftest import ROOT, Service
+from tests.conftest import ROOT, Service, wait_for
 
 
 def copy_version(artefact: Path, root: Path, version: str) -> Path:
@@ -73,12 +72,6 @@ def traffic_on(models: Path, redis_server: RedisServer) -> Iterator[Traffic]:
         yield traffic
         traffic.halt.set()
         traffic.join(timeout=10)
-
-
-def wait_for(condition: object, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
-        time.sleep(0.05)
 
 
 def test_publish_swaps_the_model_without_a_failed_request(

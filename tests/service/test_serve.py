@@ -53,13 +53,14 @@ def test_private_redis_holds_exactly_the_three_views_and_stops_with_the_service(
                 answer = http.post("/v1/page-views", json={"visitor_id": "v-42", "page": page})
                 assert answer.status_code == 200
                 assert set(answer.json()) == {
-                    "decision_id", "visitor_id", "model_version", "intent", "slots", "degraded"
+                    "decision_id", "visitor_id", "model_version", "intent", "slots", "degraded",
+                    "experiments",
                 }  # fmt: skip
         client = redis.Redis(port=redis_port)
         decode = msgspec.msgpack.Decoder(StoredEvent).decode
         kept = [decode(raw) for raw in client.lrange(events_key("v-42"), 0, -1)]
         assert [e.type for e in kept] == ["home_view", "category_view", "cart_view"]
-        assert client.dbsize() == 1
+        assert client.keys("w:{v-42}*") == [events_key("v-42").encode()]
         client.close()
     finally:
         server.terminate()

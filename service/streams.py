@@ -1,0 +1,86 @@
+"""The log training learns from: every event and every decision, on Redis streams."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+
+import msgspec
+import redis.asyncio as aioredis
+from msgspec import Struct
+from redis.asyncio.client import Pipeline
+
+from service.schema import StoredEvent
+
+EVENTS_STREAM = "w:stream:events"
+DECISIONS_STREAM = "w:stream:decisions"
+# Streams are trimmed approximately: exact trimming costs a full scan per write.
+STREAM_MAXLEN = 5_000_000
+
+
+class SlotLog(Struct, kw_only=True):
+    slot: str
+    variant: str
+    propensity: float
+    reasons: list[str]
+    arm: str | None = None
+
+
+class DecisionLog(Struct, kw_only=True):
+    decision_id: str
+    visitor_id: str
+    ts: float
+    model_version: str
+    page_type: str
+    intent: str
+    buy_prob: float | None
+    uplift: float | None
+    experiments: dict[str, str]
+    slots: list[SlotLog]
+    degraded: bool
+
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode_event = msgspec.msgpack.Decoder(StoredEvent).decode
+_decode_decision = msgspec.msgpack.Decoder(DecisionLog).decode
+_json = msgspec.json.Encoder()
+
+
+def queue_events(pipe: Pipeline, events: Iterable[StoredEvent]) -> None:
+    for event in events:
+        pipe.xadd(EVENTS_STREAM, {"e": _encode(event)}, maxlen=STREAM_MAXLEN, approximate=True)
+
+
+def queue_decision(pipe: Pipeline, log: DecisionLog) -> None:
+    pipe.xadd(DECISIONS_STREAM, {"d": _encode(log)}, maxlen=STREAM_MAXLEN, approximate=True)
+
+
+async def _entries(client: aioredis.Redis, stream: str, chunk: int) -> AsyncIterator[bytes]:
+    start = "-"
+    while True:
+        batch = await client.xrange(stream, min=start, max="+", count=chunk) or []
+        for entry_id, fields in batch:
+            payload = next(iter((fields or {}).values()), b"")
+            yield payload if isinstance(payload, bytes) else payload.encode()
+            start = f"({entry_id.decode() if isinstance(entry_id, bytes) else entry_id}"
+        if len(batch) < chunk:
+            return
+
+
+async def export(
+    client: aioredis.Redis, events_out: Path, decisions_out: Path | None
+) -> tuple[int, int]:
+    """Write the streams as JSONL: events in the one event schema, then decisions."""
+    counts = [0, 0]
+    targets = [
+        (EVENTS_STREAM, events_out, _decode_event),
+        (DECISIONS_STREAM, decisions_out, _decode_decision),
+    ]
+    for index, (stream, path, decode) in enumerate(targets):
+        if path is None:
+            continue
+        with path.open("wb") as out:
+            async for payload in _entries(client, stream, 1000):
+                out.write(_json.encode(decode(payload)) + b"\n")
+                counts[index] += 1
+    return counts[0], counts[1]
