@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from litestar import Request, Response, get, post, put
+import msgspec
+from litestar import Request, Response, delete, get, post, put
 from litestar.background_tasks import BackgroundTask
 from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
@@ -13,9 +14,13 @@ from litestar.handlers import HTTPRouteHandler
 from service import bodies
 from service.catalog import ItemBatch, batch_decoder
 from service.experiments import ExperimentResult, results
+from service.identity import Consent, Erased, Identify, Linked, Profile
 from service.openapi import json_body
 from service.schema import Accepted, Decision, EventBatch, PageView, stored
 from service.services import Services
+
+identify_decoder = msgspec.json.Decoder(Identify)
+consent_decoder = msgspec.json.Decoder(Consent)
 
 
 def routes(services: Services) -> list[HTTPRouteHandler]:
@@ -34,6 +39,8 @@ def routes(services: Services) -> list[HTTPRouteHandler]:
             )
             return Response(decision)
         decision, log = await decider.decide(data, history, policy)
+        if not history.consent:
+            return Response(decision)
         return Response(decision, background=BackgroundTask(services.record, [event], log))
 
     @post("/v1/events", status_code=202, tags=["storefront"], operation_class=json_body(EventBatch))
@@ -42,11 +49,9 @@ def routes(services: Services) -> list[HTTPRouteHandler]:
         data = bodies.event_batch(await request.body())
         now = time.time()
         batch = [stored(event, now) for event in data.events]
-        buffered = await services.store.append_many(batch)
-        accepted = Accepted(accepted=len(batch), buffered=buffered)
-        if buffered:
-            return Response(accepted, status_code=202)
-        task = BackgroundTask(services.record, batch, None)
+        written = await services.store.append_many(batch)
+        accepted = Accepted(accepted=len(batch), buffered=written.buffered)
+        task = BackgroundTask(services.record, written.kept, None)
         return Response(accepted, status_code=202, background=task)
 
     @put("/v1/catalog/items", tags=["catalogue"], operation_class=json_body(ItemBatch))
@@ -62,6 +67,34 @@ def routes(services: Services) -> list[HTTPRouteHandler]:
         if declared is None:
             raise NotFoundException(f"no experiment {experiment_id!r} in the policy")
         return await results(services.store.client, declared)
+
+    @post("/v1/identify", status_code=200, tags=["visitors"], operation_class=json_body(Identify))
+    async def identify(request: Request[Any, Any, Any]) -> Linked:
+        """Link an anonymous id to a customer id: from then on they are one person."""
+        return await services.identities.identify(
+            bodies.decode(identify_decoder, await request.body())
+        )
+
+    @put(
+        "/v1/visitors/{visitor_id:str}/consent",
+        tags=["visitors"],
+        operation_class=json_body(Consent),
+    )
+    async def consent(visitor_id: str, request: Request[Any, Any, Any]) -> Consent:
+        """Without consent nothing of the visitor is stored and pages show default content."""
+        choice = bodies.decode(consent_decoder, await request.body())
+        await services.identities.set_consent(bodies.visitor_id(visitor_id), choice.consent)
+        return choice
+
+    @get("/v1/visitors/{visitor_id:str}/profile", tags=["visitors"])
+    async def profile(visitor_id: str) -> Profile:
+        """Everything kept about the person behind this id: the profile is also the export."""
+        return await services.identities.profile(bodies.visitor_id(visitor_id))
+
+    @delete("/v1/visitors/{visitor_id:str}", status_code=200, tags=["visitors"])
+    async def erase(visitor_id: str) -> Erased:
+        """Erase every key and stream entry of the person and of every id linked to it."""
+        return await services.identities.erase(bodies.visitor_id(visitor_id))
 
     @get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -85,4 +118,7 @@ def routes(services: Services) -> list[HTTPRouteHandler]:
         }
         return Response(body, status_code=200 if redis_ok else 503)
 
-    return [page_view, events, catalog_items, experiment, healthz, readyz]
+    return [
+        page_view, events, catalog_items, experiment, identify, consent, profile, erase,
+        healthz, readyz,
+    ]  # fmt: skip

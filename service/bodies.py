@@ -8,7 +8,7 @@ from typing import TypeVar
 import msgspec
 
 from service.errors import InvalidBody, MalformedBody
-from service.schema import EventBatch, PageView
+from service.schema import EventBatch, PageView, VisitorId
 
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 # For these, msgspec's path is the enclosing object; the field is named in the message.
@@ -46,3 +46,11 @@ def page_view(body: bytes) -> PageView:
 
 def event_batch(body: bytes) -> EventBatch:
     return decode(_event_batch, body)
+
+
+def visitor_id(value: str) -> str:
+    """A visitor id from the path, held to the same pattern as in bodies."""
+    try:
+        return msgspec.convert(value, VisitorId)
+    except msgspec.ValidationError as exc:
+        raise InvalidBody("visitor_id", str(exc)) from None

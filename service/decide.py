@@ -16,6 +16,7 @@ from service.policy import Policy
 from service.rules import Context, choose, segments_of
 from service.runtime import ModelRuntime, Prediction
 from service.schema import Decision, Intent, PageView, SlotDecision, StoredEvent
+from service.store import History
 from service.streams import DecisionLog, SlotLog
 
 log = logging.getLogger(__name__)
@@ -30,13 +31,22 @@ class Decider:
         self.runtime = runtime
         self.carousel = Carousel(runtime, catalog)
 
-    async def decide(self, view: PageView, history: list[StoredEvent], policy: Policy) -> Decided:
+    async def decide(self, view: PageView, recorded: History, policy: Policy) -> Decided:
+        history = recorded.events
+        if not recorded.consent:
+            return await self.fallback(view, history, policy, "consent:off", degraded=False)
         try:
             prediction = self.runtime.predict(self.runtime.encode([history]))
         except Exception:  # a failing model degrades the answer, never the page
             log.exception("model run failed; serving default content")
             return await self.fallback(view, history, policy, "degraded:model_failed")
-        ctx = self._context(view, history, policy, prediction)
+        return await self._personalised(view, recorded, policy, prediction)
+
+    async def _personalised(
+        self, view: PageView, recorded: History, policy: Policy, prediction: Prediction
+    ) -> Decided:
+        history = recorded.events
+        ctx = self._context(view, recorded, policy, prediction)
         context_reasons = [f"intent:{ctx.intent}:{prediction.intent_probs[0].max():.2f}"]
         if ctx.uplift is not None:
             context_reasons.append(f"uplift:{ctx.uplift:+.3f}")
@@ -96,9 +106,10 @@ class Decider:
         return decided, _slot_log(name, decided, choice.propensity, arm)
 
     def _context(
-        self, view: PageView, history: list[StoredEvent], policy: Policy, prediction: Prediction
+        self, view: PageView, recorded: History, policy: Policy, prediction: Prediction
     ) -> Context:
         probs = prediction.intent_probs[0]
+        history = recorded.events
         moment = datetime.fromtimestamp(history[-1].ts or 0.0, UTC)
         uplift = None if prediction.uplift is None else float(prediction.uplift[0])
         return Context(
@@ -109,7 +120,7 @@ class Decider:
             device=view.device,
             hour=moment.hour,
             weekday=moment.weekday(),
-            segments=segments_of(history),
+            segments=segments_of(history, recorded.profile),
             arms=assign(policy, view.visitor_id),
         )
 
@@ -123,9 +134,14 @@ class Decider:
         return SlotDecision(variant="default", items=[], reasons=reasons)
 
     async def fallback(
-        self, view: PageView, history: list[StoredEvent], policy: Policy, cause: str
+        self,
+        view: PageView,
+        history: list[StoredEvent],
+        policy: Policy,
+        cause: str,
+        degraded: bool = True,
     ) -> Decided:
-        """Default content, flagged as degraded."""
+        """Default content; degraded unless it was chosen (no consent)."""
         reasons = [cause, "fallback:default_content"]
         slots = {
             name: await self._default(name, history, policy, reasons)
@@ -137,7 +153,7 @@ class Decider:
             model_version=self.runtime.version,
             intent=Intent(label="unknown", probabilities={}),
             slots=slots,
-            degraded=True,
+            degraded=degraded,
         )
         logs = [
             SlotLog(slot=n, variant=s.variant, propensity=1.0, reasons=s.reasons)

@@ -21,7 +21,16 @@ from service.errors import WitrynaError
 from service.schema import Channel, Device, PageType
 
 Intent = Literal["buy", "hesitate", "browse", "leave"]
-Segment = Literal["returning", "cart_active", "help_seeking", "multichannel", "store_visitor"]
+Segment = Literal[
+    "returning",
+    "cart_active",
+    "help_seeking",
+    "multichannel",
+    "store_visitor",
+    "researched_online",
+    "online_to_store",
+    "customer",
+]
 Kind = Literal["banner", "offer", "carousel", "help", "none"]
 Share = Annotated[float, Meta(ge=0, le=1)]
 Name = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9_\-]+$")]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from msgspec import Struct
 
@@ -34,8 +34,10 @@ class Choice(Struct, frozen=True, kw_only=True):
     explored: bool = False
 
 
-def segments_of(history: Sequence[StoredEvent]) -> frozenset[str]:
-    """Segments read off the visitor's recent events."""
+def segments_of(
+    history: Sequence[StoredEvent], profile: Mapping[str, str] | None = None
+) -> frozenset[str]:
+    """Segments read off the person's recent events and live profile."""
     types = [e.type for e in history]
     found = set()
     if sum(t in ("help", "remove_from_cart") for t in types) >= HELP_SIGNALS:
@@ -51,7 +53,26 @@ def segments_of(history: Sequence[StoredEvent]) -> frozenset[str]:
     stamps = [e.ts for e in history if e.ts is not None]
     if stamps and max(stamps) - min(stamps) > RETURNING_GAP_S:
         found.add("returning")
+    found |= _profile_segments(profile or {})
     return frozenset(found)
+
+
+def _profile_segments(profile: Mapping[str, str]) -> set[str]:
+    """Segments that need more than the recent window: the profile keeps all-time counts."""
+
+    def count(field: str) -> int:
+        return int(profile.get(field, 0))
+
+    found = set()
+    if count("ch:store") + count("ch:pos"):
+        found.add("store_visitor")
+    if count("type:product_view") and count("ch:web") + count("ch:app"):
+        found.add("researched_online")
+    if "researched_online" in found and "store_visitor" in found:
+        found.add("online_to_store")
+    if count("purchases") or count("type:purchase"):
+        found.add("customer")
+    return found
 
 
 def failed_condition(variant: Variant, ctx: Context) -> str | None:

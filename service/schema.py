@@ -35,6 +35,7 @@ VisitorId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z
 SessionId = Annotated[str, Meta(min_length=1, max_length=128)]
 ItemId = Annotated[str, Meta(min_length=1, max_length=64)]
 Category = Annotated[str, Meta(min_length=1, max_length=128)]
+Brand = Annotated[str, Meta(min_length=1, max_length=128)]
 Query = Annotated[str, Meta(max_length=256)]
 SlotName = Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[a-z0-9_\-]+$")]
 Price = Annotated[float, Meta(ge=0, le=1e9)]
@@ -61,6 +62,7 @@ class Event(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True
     session_id: SessionId | None = None
     item_id: ItemId | None = None
     category: Category | None = None
+    brand: Brand | None = None
     price: Price | None = None
     query: Query | None = None
     channel: Channel = "web"

@@ -16,6 +16,7 @@ from service.catalog import Catalog
 from service.decide import Decider
 from service.errors import ConfigError, WitrynaError
 from service.experiments import assign, converted_key, exposed_key
+from service.identity import Identities
 from service.manifest import current_artefact
 from service.publish import validate
 from service.runtime import ModelRuntime
@@ -35,6 +36,7 @@ class Services:
         self.models_dir = Path(settings.models_dir)
         self._store: EventStore | None = None
         self._catalog: Catalog | None = None
+        self._identities: Identities | None = None
         # Swapped whole: a request keeps the decider (and model) and the policy it began with.
         self._decider: Decider | None = None
         self._policy: policies.Policy | None = None
@@ -54,6 +56,11 @@ class Services:
     def catalog(self) -> Catalog:
         assert self._catalog is not None, "services not started"
         return self._catalog
+
+    @property
+    def identities(self) -> Identities:
+        assert self._identities is not None, "services not started"
+        return self._identities
 
     @property
     def decider(self) -> Decider:
@@ -78,6 +85,7 @@ class Services:
         client = connect(s.redis_url, s.redis_timeout_ms)
         self._store = EventStore(client, s.history_len, s.history_ttl_s, s.buffer_events)
         self._catalog = Catalog(client)
+        self._identities = Identities(self._store)
         self._artefact = current_artefact(self.models_dir, s.model_name)
         self._decider = self._load(self._artefact)
         if not await self._store.ping():

@@ -1,30 +1,31 @@
-"""Visitor histories in Redis: one round trip per page view, nothing lost while Redis is away."""
+"""Histories and profiles in Redis: one round trip per page view, nothing lost while Redis
+is away. Events are kept in time order, whatever order they arrive in."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
+from msgspec import Struct
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from service import scripts
 from service.errors import BufferFull
+from service.keys import alias_key, consent_key, events_key, profile_key
 from service.schema import StoredEvent
 
 log = logging.getLogger(__name__)
 
 _encode = msgspec.msgpack.Encoder().encode
-_decode_event = msgspec.msgpack.Decoder(StoredEvent).decode
-
-
-def events_key(visitor_id: str) -> str:
-    """Every key of a visitor carries its hash tag: one Redis Cluster slot holds them all."""
-    return f"w:{{{visitor_id}}}:events"
+decode_event = msgspec.msgpack.Decoder(StoredEvent).decode
 
 
 def connect(url: str, timeout_ms: int) -> aioredis.Redis:
@@ -38,8 +39,34 @@ def connect(url: str, timeout_ms: int) -> aioredis.Redis:
     )
 
 
+class History(Struct, frozen=True, kw_only=True):
+    """What one page view reads back: recent events in time order and the live profile."""
+
+    events: list[StoredEvent]
+    profile: dict[str, str]
+    consent: bool = True
+
+
+class Written(Struct, frozen=True, kw_only=True):
+    buffered: int
+    kept: list[StoredEvent]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _args(event: StoredEvent, history_len: int, ttl_s: int, read: bool) -> list[Any]:
+    ts = event.ts or 0.0
+    return [
+        _encode(event), ts, event.type, event.category or "", event.channel,
+        datetime.fromtimestamp(ts, UTC).hour, "" if event.price is None else event.price,
+        event.brand or "", history_len, ttl_s, "1" if read else "0",
+    ]  # fmt: skip
+
+
 class EventStore:
-    """Recent events per visitor, capped at ``history_len`` and expiring after ``ttl_s``."""
+    """Recent events per person, capped at ``history_len``; everything expires after ``ttl_s``."""
 
     def __init__(
         self, client: aioredis.Redis, history_len: int, ttl_s: int, buffer_limit: int
@@ -49,39 +76,69 @@ class EventStore:
         self.ttl_s = ttl_s
         self.buffer_limit = buffer_limit
         self.pending: deque[StoredEvent] = deque()
+        self._record = client.register_script(scripts.RECORD)
 
-    async def append_and_read(self, event: StoredEvent) -> list[StoredEvent] | None:
-        """Append one event and read the visitor's last events in one round trip.
+    def _keys(self, person: str) -> list[str]:
+        return [alias_key(person), consent_key(person), events_key(person), profile_key(person)]
 
-        Returns None when Redis is unreachable; the event then waits in the buffer.
+    async def append_and_read(self, event: StoredEvent) -> History | None:
+        """Record one event and read the person's recent events and profile.
+
+        One round trip, or two for an id linked to a customer. None when Redis is
+        unreachable; the event then waits in the buffer.
         """
         if self.pending and not await self.flush():
             self._buffer([event], strict=False)
             return None
-        key = events_key(event.visitor_id)
-        pipe = self.client.pipeline(transaction=True)
-        self._queue_append(pipe, key, [_encode(event)])
-        pipe.lrange(key, -self.history_len, -1)
+        args = _args(event, self.history_len, self.ttl_s, read=True)
         try:
-            results = await pipe.execute()
+            reply = await self._record(keys=self._keys(event.visitor_id), args=args)
+            if _text(reply[0]) == "alias":
+                reply = await self._record(keys=self._keys(_text(reply[1])), args=args)
         except (RedisError, OSError) as exc:
             log.warning("redis unreachable, page view buffered: %s", exc)
             self._buffer([event], strict=False)
             return None
-        return [_decode_event(raw) for raw in results[-1]]
+        if _text(reply[0]) == "noconsent":
+            return History(events=[event], profile={}, consent=False)
+        flat = [_text(v) for v in reply[2]]
+        profile = dict(zip(flat[::2], flat[1::2], strict=True))
+        return History(events=[decode_event(raw) for raw in reply[1]], profile=profile)
 
-    async def append_many(self, events: Sequence[StoredEvent]) -> int:
-        """Append a batch; returns how many had to be buffered. Raises BufferFull if none fit."""
+    async def append_many(self, events: Sequence[StoredEvent]) -> Written:
+        """Record a batch. Raises BufferFull when Redis is away and the buffer cannot take it."""
         if self.pending and not await self.flush():
             self._buffer(events, strict=True)
-            return len(events)
+            return Written(buffered=len(events), kept=[])
         try:
-            await self._write(events)
+            kept = await self._write(events)
         except (RedisError, OSError) as exc:
             log.warning("redis unreachable, %d events buffered: %s", len(events), exc)
             self._buffer(events, strict=True)
-            return len(events)
-        return 0
+            return Written(buffered=len(events), kept=[])
+        return Written(buffered=0, kept=kept)
+
+    async def _write(self, events: Sequence[StoredEvent]) -> list[StoredEvent]:
+        """Two pipelined passes: each event to its id, then the linked ones to their person.
+
+        Returns the events kept: not those of visitors who said no to being remembered.
+        """
+        replies = await self._run([(e, e.visitor_id) for e in events])
+        linked = [
+            (e, _text(r[1])) for e, r in zip(events, replies, strict=True) if _text(r[0]) == "alias"
+        ]
+        if linked:
+            replies += await self._run(linked)
+        written = [*events, *(e for e, _ in linked)]
+        return [e for e, reply in zip(written, replies, strict=True) if _text(reply[0]) == "ok"]
+
+    async def _run(self, writes: Sequence[tuple[StoredEvent, str]]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for event, person in writes:
+            args = _args(event, self.history_len, self.ttl_s, read=False)
+            await self._record(keys=self._keys(person), args=args, client=pipe)
+        replies: list[Any] = await pipe.execute()
+        return replies
 
     async def flush(self) -> bool:
         """Write buffered events in arrival order; True when the buffer is empty afterwards."""
@@ -97,10 +154,6 @@ class EventStore:
         log.info("flushed %d buffered events to redis", len(batch))
         return not self.pending
 
-    async def read(self, visitor_id: str) -> list[StoredEvent]:
-        raw = await self.client.lrange(events_key(visitor_id), 0, -1)
-        return [_decode_event(item) for item in raw if isinstance(item, bytes)]
-
     async def ping(self) -> bool:
         try:
             return bool(await self.client.ping())
@@ -112,22 +165,6 @@ class EventStore:
             await asyncio.sleep(interval_s)
             if self.pending:
                 await self.flush()
-
-    async def _write(self, events: Iterable[StoredEvent]) -> None:
-        by_key: dict[str, list[bytes]] = {}
-        for event in events:
-            by_key.setdefault(events_key(event.visitor_id), []).append(_encode(event))
-        pipe = self.client.pipeline(transaction=False)
-        for key, payloads in by_key.items():
-            self._queue_append(pipe, key, payloads)
-        await pipe.execute()
-
-    def _queue_append(
-        self, pipe: aioredis.client.Pipeline, key: str, payloads: list[bytes]
-    ) -> None:
-        pipe.rpush(key, *payloads)
-        pipe.ltrim(key, -self.history_len, -1)
-        pipe.expire(key, self.ttl_s)
 
     def _buffer(self, events: Sequence[StoredEvent], strict: bool) -> None:
         room = self.buffer_limit - len(self.pending)

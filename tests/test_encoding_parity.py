@@ -15,7 +15,7 @@ import redis
 
 from service.runtime import ModelRuntime
 from service.schema import StoredEvent
-from service.store import events_key
+from service.keys import events_key
 from training.dataset import encode_sessions, prefix_batch
 from training.simulator import simulate
 
@@ -43,7 +43,7 @@ def test_the_same_events_give_the_same_tensors_on_both_sides(
         response = http.post("/v1/events", content=body, headers=JSON)
         assert response.status_code == 202, response.text
     stored = [
-        [_stored.decode(raw) for raw in redis_client.lrange(events_key(s[0].visitor_id), 0, -1)]
+        [_stored.decode(raw) for raw in redis_client.zrange(events_key(s[0].visitor_id), 0, -1)]
         for s in sessions
     ]
     served_on = runtime.encode(stored)

@@ -12,7 +12,7 @@ from service.encoding import INTENTS
 from service.manifest import Manifest
 from service.policy import load
 from service.schema import Decision, StoredEvent
-from service.store import events_key
+from service.keys import events_key, profile_key
 from service.streams import DECISIONS_STREAM, EVENTS_STREAM, DecisionLog
 from tests.conftest import wait_for
 
@@ -23,7 +23,7 @@ decode_log = msgspec.msgpack.Decoder(DecisionLog).decode
 
 def history(client: redis.Redis, visitor: str) -> list[StoredEvent]:
     decoder = msgspec.msgpack.Decoder(StoredEvent)
-    return [decoder.decode(raw) for raw in client.lrange(events_key(visitor), 0, -1)]
+    return [decoder.decode(raw) for raw in client.zrange(events_key(visitor), 0, -1)]
 
 
 def test_three_page_views_answer_in_shape_and_leave_exactly_three_events(
@@ -62,7 +62,10 @@ def test_three_page_views_answer_in_shape_and_leave_exactly_three_events(
     assert stored[1].item_id == item
     assert stored[2].channel == "app"
     assert stored[2].session_id == "s-9"
-    assert redis_client.keys("w:{v-1}*") == [events_key("v-1").encode()]
+    assert set(redis_client.keys("w:{v-1}*")) == {
+        events_key("v-1").encode(),
+        profile_key("v-1").encode(),
+    }
     assert 0 < redis_client.ttl(events_key("v-1")) <= 30 * 24 * 3600
     # The decisions and the events also reach the streams training reads, after the answers.
     wait_for(lambda: redis_client.xlen(DECISIONS_STREAM) == 3)

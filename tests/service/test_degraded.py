@@ -13,7 +13,7 @@ import redis
 from service.manifest import Manifest
 from service.redis_server import RedisServer
 from service.schema import StoredEvent
-from service.store import events_key
+from service.keys import events_key
 from tests.conftest import Service
 
 decode = msgspec.msgpack.Decoder(StoredEvent).decode
@@ -60,7 +60,7 @@ def test_redis_outage_degrades_then_recovers_without_losing_events(
         assert recovered["slots"]["recommendations"]["variant"] == "personalised"
 
     client = redis.Redis(port=own_redis.port)
-    kept = [decode(raw).type for raw in client.lrange(events_key("v-7"), 0, -1)]
+    kept = [decode(raw).type for raw in client.zrange(events_key("v-7"), 0, -1)]
     client.close()
     # The restarted Redis is empty: what it holds came from the buffer, in order, then the new view.
     assert kept == ["product_view", "add_to_cart", "product_view"]

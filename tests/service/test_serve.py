@@ -15,7 +15,7 @@ import redis
 from service.bench import wait_ready
 from service.redis_server import free_port
 from service.schema import StoredEvent
-from service.store import events_key
+from service.keys import events_key, profile_key
 from tests.conftest import MODELS, ROOT
 
 
@@ -58,9 +58,12 @@ def test_private_redis_holds_exactly_the_three_views_and_stops_with_the_service(
                 }  # fmt: skip
         client = redis.Redis(port=redis_port)
         decode = msgspec.msgpack.Decoder(StoredEvent).decode
-        kept = [decode(raw) for raw in client.lrange(events_key("v-42"), 0, -1)]
+        kept = [decode(raw) for raw in client.zrange(events_key("v-42"), 0, -1)]
         assert [e.type for e in kept] == ["home_view", "category_view", "cart_view"]
-        assert client.keys("w:{v-42}*") == [events_key("v-42").encode()]
+        assert set(client.keys("w:{v-42}*")) == {
+            events_key("v-42").encode(),
+            profile_key("v-42").encode(),
+        }
         client.close()
     finally:
         server.terminate()

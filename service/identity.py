@@ -1,0 +1,212 @@
+"""One person across ids and channels: linking, the live profile, consent and erasure."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import msgspec
+import redis.asyncio as aioredis
+from msgspec import Struct
+
+from service import scripts
+from service.errors import WitrynaError
+from service.keys import alias_key, aliases_key, consent_key, events_key, person_keys, profile_key
+from service.schema import StoredEvent, VisitorId
+from service.store import EventStore, decode_event
+from service.streams import DECISIONS_STREAM, EVENTS_STREAM
+
+PRICE_BANDS = ((25.0, "budget"), (100.0, "mid"), (float("inf"), "premium"))
+
+
+class Identify(Struct, forbid_unknown_fields=True, kw_only=True):
+    visitor_id: VisitorId
+    customer_id: VisitorId
+
+
+class Linked(Struct, kw_only=True):
+    visitor_id: str
+    customer_id: str
+    merged_events: int
+    already_linked: bool
+
+
+class Consent(Struct, forbid_unknown_fields=True, kw_only=True):
+    consent: bool
+
+
+class Profile(Struct, kw_only=True):
+    person_id: str
+    linked_ids: list[str]
+    consent: bool
+    events: int
+    purchases: int
+    first_seen: float | None
+    last_seen: float | None
+    categories: dict[str, int]
+    brands: dict[str, int]
+    channels: dict[str, int]
+    preferred_channel: str | None
+    preferred_hours: list[int]
+    average_price: float | None
+    price_band: str | None
+    history: list[StoredEvent]
+
+
+class Erased(Struct, kw_only=True):
+    person_id: str
+    ids: list[str]
+    keys: int
+    stream_entries: int
+
+
+class LinkConflict(WitrynaError):
+    status_code = 409
+    title = "Already linked"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _top(fields: dict[str, str], prefix: str, n: int = 5) -> dict[str, int]:
+    counts = Counter({k[len(prefix) :]: int(v) for k, v in fields.items() if k.startswith(prefix)})
+    return dict(counts.most_common(n))
+
+
+def describe(person: str, linked: list[str], consent: bool, fields: dict[str, str],
+             history: list[StoredEvent]) -> Profile:  # fmt: skip
+    """The profile as people read it, from the counters the write path keeps."""
+    channels = _top(fields, "ch:", 10)
+    hours = _top(fields, "hour:", 3)
+    priced = int(fields.get("price_n", 0))
+    average = float(fields["price_sum"]) / priced if priced else None
+    return Profile(
+        person_id=person,
+        linked_ids=linked,
+        consent=consent,
+        events=int(fields.get("n", 0)),
+        purchases=int(fields.get("type:purchase", 0)),
+        first_seen=float(fields["first_ts"]) if "first_ts" in fields else None,
+        last_seen=float(fields["last_ts"]) if "last_ts" in fields else None,
+        categories=_top(fields, "cat:"),
+        brands=_top(fields, "brand:"),
+        channels=channels,
+        preferred_channel=next(iter(channels), None),
+        preferred_hours=[int(h) for h in hours],
+        average_price=average,
+        price_band=None if average is None else next(b for top, b in PRICE_BANDS if average < top),
+        history=history,
+    )
+
+
+class Identities:
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.client: aioredis.Redis = store.client
+        self._take = self.client.register_script(scripts.TAKE)
+
+    async def person_of(self, visitor: str) -> str:
+        person = await self.client.get(alias_key(visitor))
+        return visitor if person is None else _text(person)
+
+    async def identify(self, request: Identify) -> Linked:
+        """Link an anonymous id to a customer, once; its events move to the customer."""
+        visitor, customer = request.visitor_id, request.customer_id
+        if visitor == customer:
+            return Linked(
+                visitor_id=visitor, customer_id=customer, merged_events=0, already_linked=True
+            )
+        if await self.client.exists(alias_key(customer)):
+            raise LinkConflict(f"customer_id {customer!r} is itself linked to another id")
+        reply = await self._take(
+            keys=[alias_key(visitor), events_key(visitor), profile_key(visitor)],
+            args=[customer, self.store.ttl_s],
+        )
+        if _text(reply[0]) == "linked":
+            owner = _text(reply[1])
+            if owner != customer:
+                raise LinkConflict(f"visitor_id {visitor!r} is linked to another customer")
+            return Linked(
+                visitor_id=visitor, customer_id=customer, merged_events=0, already_linked=True
+            )
+        moved = [decode_event(raw) for raw in reply[1::2]]
+        pipe = self.client.pipeline(transaction=False)
+        pipe.sadd(aliases_key(customer), visitor)
+        pipe.expire(aliases_key(customer), self.store.ttl_s)
+        await pipe.execute()
+        # Replayed as the customer's own: merged in time order, duplicates dropped.
+        await self.store.append_many([_as(event, customer) for event in moved])
+        return Linked(
+            visitor_id=visitor, customer_id=customer, merged_events=len(moved), already_linked=False
+        )
+
+    async def set_consent(self, visitor: str, consent: bool) -> None:
+        if consent:
+            await self.client.delete(consent_key(visitor))
+        else:
+            await self.client.set(consent_key(visitor), "0")
+
+    async def profile(self, visitor: str) -> Profile:
+        person = await self.person_of(visitor)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(profile_key(person))
+        pipe.zrange(events_key(person), 0, -1)
+        pipe.smembers(aliases_key(person))
+        pipe.get(consent_key(visitor))
+        fields, members, linked, consent = await pipe.execute()
+        return describe(
+            person,
+            sorted(_text(v) for v in linked),
+            consent is None,
+            {_text(k): _text(v) for k, v in fields.items()},
+            [decode_event(raw) for raw in members],
+        )
+
+    async def erase(self, visitor: str) -> Erased:
+        """Every key and stream entry of the person and all ids linked to it."""
+        person = await self.person_of(visitor)
+        linked = {_text(v) for v in await self.client.smembers(aliases_key(person))}
+        ids = sorted({person, visitor, *linked})
+        keys = [key for i in ids for key in person_keys(i)]
+        removed = int(await self.client.delete(*keys))
+        entries = await self._erase_streams(set(ids))
+        async for key in self.client.scan_iter(match="w:{exp:*"):
+            await self.client.srem(key, *ids)
+        return Erased(person_id=person, ids=ids, keys=removed, stream_entries=entries)
+
+    async def _erase_streams(self, ids: set[str]) -> int:
+        erased = 0
+        for stream in (EVENTS_STREAM, DECISIONS_STREAM):
+            doomed: list[bytes | str] = []
+            start = "-"
+            while True:
+                batch = await self.client.xrange(stream, min=start, max="+", count=1000) or []
+                for entry_id, fields in batch:
+                    if entry_id is None:
+                        continue
+                    payload = next(iter((fields or {}).values()), b"")
+                    if _visitor_of(stream, payload) in ids:
+                        doomed.append(entry_id)
+                    start = f"({_text(entry_id)}"
+                if len(batch) < 1000:
+                    break
+            if doomed:
+                erased += int(await self.client.xdel(stream, *doomed))
+        return erased
+
+
+class _Whose(Struct):
+    """The one field erasure needs from a logged event or decision."""
+
+    visitor_id: str
+
+
+_whose = msgspec.msgpack.Decoder(_Whose).decode
+
+
+def _visitor_of(stream: str, payload: bytes | str) -> str:
+    return _whose(payload.encode() if isinstance(payload, str) else payload).visitor_id
+
+
+def _as(event: StoredEvent, person: str) -> StoredEvent:
+    return msgspec.structs.replace(event, visitor_id=person)

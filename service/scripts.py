@@ -1,0 +1,51 @@
+"""Lua run inside Redis: each call touches the keys of one person only, so it is atomic and
+runs unchanged on a Redis Cluster."""
+
+from __future__ import annotations
+
+# KEYS: alias, consent, events, profile of the id written to.
+# ARGV: member, ts, type, category, channel, hour, price, brand, history_len, ttl, read.
+# Returns {"noconsent"}, {"alias", person} (the id is linked: write to the person instead)
+# or {"ok", [recent members], [profile field, value, ...]}.
+RECORD = """
+if redis.call('GET', KEYS[2]) == '0' then return {'noconsent'} end
+local person = redis.call('GET', KEYS[1])
+if person then return {'alias', person} end
+local ts, n, ttl = tonumber(ARGV[2]), tonumber(ARGV[9]), tonumber(ARGV[10])
+if redis.call('ZADD', KEYS[3], ts, ARGV[1]) == 1 then
+  local p = KEYS[4]
+  redis.call('HINCRBY', p, 'n', 1)
+  local first = redis.call('HGET', p, 'first_ts')
+  if not first or ts < tonumber(first) then redis.call('HSET', p, 'first_ts', ARGV[2]) end
+  local last = redis.call('HGET', p, 'last_ts')
+  if not last or ts > tonumber(last) then redis.call('HSET', p, 'last_ts', ARGV[2]) end
+  redis.call('HINCRBY', p, 'type:' .. ARGV[3], 1)
+  redis.call('HINCRBY', p, 'ch:' .. ARGV[5], 1)
+  redis.call('HINCRBY', p, 'hour:' .. ARGV[6], 1)
+  if ARGV[4] ~= '' then redis.call('HINCRBY', p, 'cat:' .. ARGV[4], 1) end
+  if ARGV[8] ~= '' then redis.call('HINCRBY', p, 'brand:' .. ARGV[8], 1) end
+  if ARGV[7] ~= '' then
+    redis.call('HINCRBYFLOAT', p, 'price_sum', ARGV[7])
+    redis.call('HINCRBY', p, 'price_n', 1)
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -n - 1)
+end
+redis.call('EXPIRE', KEYS[3], ttl)
+redis.call('EXPIRE', KEYS[4], ttl)
+if ARGV[11] == '1' then
+  return {'ok', redis.call('ZRANGE', KEYS[3], -n, -1), redis.call('HGETALL', KEYS[4])}
+end
+return {'ok'}
+"""
+
+# KEYS: alias, events, profile of the anonymous id. ARGV: person, ttl.
+# Links the id once: returns {"linked", person} when it already was, else takes its events
+# away (to be written to the person) and returns {"moved", member, score, member, ...}.
+TAKE = """
+local current = redis.call('GET', KEYS[1])
+if current then return {'linked', current} end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+local events = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+redis.call('DEL', KEYS[2], KEYS[3])
+return {'moved', unpack(events)}
+"""
