@@ -9,10 +9,10 @@ import msgspec
 import redis
 
 from service.encoding import INTENTS
+from service.keys import events_key, profile_key
 from service.manifest import Manifest
 from service.policy import load
 from service.schema import Decision, StoredEvent
-from service.keys import events_key, profile_key
 from service.streams import DECISIONS_STREAM, EVENTS_STREAM, DecisionLog
 from tests.conftest import wait_for
 

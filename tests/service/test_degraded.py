@@ -10,10 +10,10 @@ import msgspec
 import pytest
 import redis
 
+from service.keys import events_key
 from service.manifest import Manifest
 from service.redis_server import RedisServer
 from service.schema import StoredEvent
-from service.keys import events_key
 from tests.conftest import Service
 
 decode = msgspec.msgpack.Decoder(StoredEvent).decode

@@ -118,3 +118,11 @@ def test_segments_are_read_off_the_history() -> None:
     assert segments_of([*history, event("purchase", 4001)]) == {
         "help_seeking", "multichannel", "store_visitor", "returning"
     }  # fmt: skip
+
+
+def test_the_live_profile_adds_segments_beyond_the_recent_window() -> None:
+    profile = {"ch:web": "12", "ch:pos": "1", "type:product_view": "11", "type:purchase": "1"}
+    assert segments_of([], profile) == {
+        "researched_online", "store_visitor", "online_to_store", "customer"
+    }  # fmt: skip
+    assert segments_of([], {"ch:web": "3", "type:search": "3"}) == set()

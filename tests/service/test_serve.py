@@ -13,9 +13,9 @@ import msgspec
 import redis
 
 from service.bench import wait_ready
+from service.keys import events_key, profile_key
 from service.redis_server import free_port
 from service.schema import StoredEvent
-from service.keys import events_key, profile_key
 from tests.conftest import MODELS, ROOT
 
 
