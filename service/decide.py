@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from service import encoding
+from service.batcher import MicroBatcher
 from service.carousel import Carousel
 from service.catalog import Catalog
 from service.experiments import assign, in_holdout
@@ -27,8 +28,9 @@ Decided = tuple[Decision, DecisionLog]
 class Decider:
     """One model and the catalogue; the policy comes with each call, as it may be reloaded."""
 
-    def __init__(self, runtime: ModelRuntime, catalog: Catalog) -> None:
+    def __init__(self, runtime: ModelRuntime, catalog: Catalog, batcher: MicroBatcher) -> None:
         self.runtime = runtime
+        self.batcher = batcher
         self.carousel = Carousel(runtime, catalog)
 
     async def decide(self, view: PageView, recorded: History, policy: Policy) -> Decided:
@@ -36,7 +38,7 @@ class Decider:
         if not recorded.consent:
             return await self.fallback(view, history, policy, "consent:off", degraded=False)
         try:
-            prediction = self.runtime.predict(self.runtime.encode([history]))
+            prediction = (await self.batcher.predict(self.runtime.encode_one(history))).prediction
         except Exception:  # a failing model degrades the answer, never the page
             log.exception("model run failed; serving default content")
             return await self.fallback(view, history, policy, "degraded:model_failed")

@@ -69,6 +69,10 @@ class ModelRuntime:
     def version(self) -> str:
         return f"{self.manifest.name}/{self.manifest.version}"
 
+    def encode_one(self, history: list[StoredEvent]) -> encoding.Encoded:
+        """One sequence ``[n, features]`` of the most recent events, for the micro-batcher."""
+        return encoding.encode_events(history[-self.max_len :], self.vocab)
+
     def encode(self, histories: list[list[StoredEvent]]) -> encoding.Encoded:
         return encoding.pad_left(
             [encoding.encode_events(h[-self.max_len :], self.vocab) for h in histories],

@@ -12,6 +12,7 @@ from pathlib import Path
 from redis.exceptions import RedisError
 
 from service import policy as policies
+from service.batcher import MicroBatcher
 from service.catalog import Catalog
 from service.decide import Decider
 from service.errors import ConfigError, WitrynaError
@@ -96,7 +97,8 @@ class Services:
 
     def _load(self, artefact: Path) -> Decider:
         s = self.settings
-        return Decider(validate(artefact, s.ort_threads, s.device), self.catalog)
+        runtime = validate(artefact, s.ort_threads, s.device)
+        return Decider(runtime, self.catalog, MicroBatcher(runtime, s.batch_max, s.batch_wait_us))
 
     async def watch(self, interval_s: float) -> None:
         """Swap in a newly published model or an edited policy; bad ones are refused."""
@@ -115,11 +117,12 @@ class Services:
             return
         try:
             # Loading takes long enough to stall requests; do it off the event loop.
-            self._decider = await asyncio.to_thread(self._load, artefact)
+            previous, self._decider = self.decider, await asyncio.to_thread(self._load, artefact)
         except WitrynaError as exc:
             self._refuse(artefact, exc)
             return
         self._artefact, self._refused, self.reload_error = artefact, None, None
+        previous.batcher.close()
         log.info("now serving %s", self.runtime.version)
 
     def _refuse(self, artefact: Path | None, exc: WitrynaError) -> None:

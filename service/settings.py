@@ -36,6 +36,10 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # A TOML slot policy; unset serves the default policy that ships with Witryna.
     policy_path: str | None = None
     ort_threads: Annotated[int, Meta(ge=0)] = 1
+    # Micro-batching: at most this many requests share one model run...
+    batch_max: Annotated[int, Meta(ge=1, le=4096)] = 32
+    # ...and the first of them waits at most this long for company.
+    batch_wait_us: Annotated[int, Meta(ge=0, le=100_000)] = 200
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Events that could not reach Redis wait here, in order, until it answers again.
     buffer_events: Annotated[int, Meta(ge=0)] = 10_000

@@ -30,7 +30,7 @@ def test_the_default_policy_loads_and_covers_every_page_type() -> None:
         (
             "cost = 8.0",
             "cost = -8.0",
-            "shop.toml:66: slots.offer.variants[1].cost: Expected `float` >= 0.0",
+            "shop.toml:68: slots.offer.variants[1].cost: Expected `float` >= 0.0",
         ),
         (
             'slots = ["offer", "help"]',
@@ -40,7 +40,7 @@ def test_the_default_policy_loads_and_covers_every_page_type() -> None:
         (
             'name = "ten_percent_off"',
             'name = "ten_percent_off"\ncolour = 1',
-            "shop.toml:64: slots.offer.variants[1].colour: Object contains unknown field `colour`",
+            "shop.toml:66: slots.offer.variants[1].colour: Object contains unknown field `colour`",
         ),
         (
             "control = 0.5,",
@@ -50,7 +50,7 @@ def test_the_default_policy_loads_and_covers_every_page_type() -> None:
         (
             "buy_prob = [0.0, 0.7]   #",
             "buy_prob = [0.9, 0.7]   #",
-            "shop.toml:58: slots.offer.variants[0].buy_prob: low is above high",
+            "shop.toml:60: slots.offer.variants[0].buy_prob: low is above high",
         ),
         (
             'intents = ["buy"]',
@@ -60,7 +60,7 @@ def test_the_default_policy_loads_and_covers_every_page_type() -> None:
         (
             'experiment = "cart-incentive"\narms = ["incentive"]',
             'experiment = "cart"\narms = ["incentive"]',
-            "shop.toml:59: slots.offer.variants[0].experiment: no experiment 'cart'",
+            "shop.toml:61: slots.offer.variants[0].experiment: no experiment 'cart'",
         ),
         ("holdout = 0.05", "holdout = 5", "shop.toml:5: holdout: Expected `float` <= 1.0"),
         (
@@ -107,7 +107,10 @@ def test_an_edited_policy_is_followed_and_a_broken_one_is_refused(
 ) -> None:
     assert served.get("/readyz").json()["policy_version"] == "default-1"
     edited = policy_file.read_text().replace('version = "default-1"', 'version = "one-hero"')
-    edited = edited.replace('name = "checkout_express"\nintents = ["buy"]', 'name = "only_hero"')
+    unconditional = 'name = "only_hero"'
+    edited = edited.replace(
+        'name = "checkout_express"\nintents = ["buy"]\nbuy_prob = [0.6, 1.0]', unconditional
+    )
     edited = edited.replace("priority = 30", "priority = 99")
     policy_file.write_text(edited)
     wait_for(lambda: served.get("/readyz").json()["policy_version"] == "one-hero")

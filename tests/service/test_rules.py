@@ -91,12 +91,21 @@ def test_exploration_randomises_offers_with_their_propensity() -> None:
 
 
 @pytest.mark.parametrize(
-    ("intent", "variant"),
-    [("buy", "checkout_express"), ("hesitate", "reassurance"), ("browse", "inspiration"),
-     ("leave", "best_sellers")],
-)  # fmt: skip
-def test_hero_follows_intent_by_priority(intent: str, variant: str) -> None:
-    choice = choose(HERO, context(intent=intent), draw=0.0, exploration=0.05)
+    ("intent", "buy_prob", "segments", "variant"),
+    [
+        ("buy", 0.8, {"cart_active"}, "checkout_express"),
+        ("buy", 0.5, {"cart_active"}, "reassurance"),
+        ("hesitate", 0.3, {"cart_active"}, "reassurance"),
+        ("hesitate", 0.3, set(), "best_sellers"),
+        ("browse", 0.1, set(), "inspiration"),
+        ("leave", 0.1, set(), "best_sellers"),
+    ],
+)
+def test_hero_follows_intent_purchase_probability_and_segments_by_priority(
+    intent: str, buy_prob: float, segments: set[str], variant: str
+) -> None:
+    ctx = context(intent=intent, buy_prob=buy_prob, segments=frozenset(segments))
+    choice = choose(HERO, ctx, draw=0.0, exploration=0.05)
     assert choice is not None
     assert choice.variant.name == variant
     assert not choice.explored

@@ -1,0 +1,79 @@
+"""Micro-batching: requests that arrive together share one ONNX Runtime run.
+
+A request waits at most ``max_wait_us`` for company, and a batch closes early at
+``max_batch`` rows. Runs happen one at a time on a dedicated thread, so while the model
+works the event loop keeps accepting requests, and they form the next batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from msgspec import Struct
+
+from service import encoding
+from service.runtime import ModelRuntime, Prediction
+
+
+class Row(Struct, frozen=True):
+    """One request's share of a batched prediction, shaped as a batch of one."""
+
+    prediction: Prediction
+    batch_size: int
+
+
+class MicroBatcher:
+    def __init__(self, runtime: ModelRuntime, max_batch: int, max_wait_us: int) -> None:
+        self.runtime = runtime
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_us / 1e6
+        self._pending: list[tuple[encoding.Encoded, asyncio.Future[Row]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx")
+
+    async def predict(self, sequence: encoding.Encoded) -> Row:
+        """The model's outputs for one encoded sequence ``[n, features]``."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Row] = loop.create_future()
+        self._pending.append((sequence, future))
+        if len(self._pending) >= self.max_batch:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.max_wait_s, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending = self._pending, []
+        if batch:
+            asyncio.get_running_loop().create_task(self._run(batch))
+
+    async def _run(self, batch: list[tuple[encoding.Encoded, asyncio.Future[Row]]]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            rows = encoding.pad_left([seq for seq, _ in batch], self.runtime.max_len)
+            out = await loop.run_in_executor(self._pool, self.runtime.predict, rows)
+        except Exception as exc:  # every waiting request learns of the failure
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for i, (_, future) in enumerate(batch):
+            if not future.done():
+                future.set_result(Row(_row(out, i), len(batch)))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _row(out: Prediction, i: int) -> Prediction:
+    return Prediction(
+        out.intent_probs[i : i + 1],
+        out.top_scores[i : i + 1],
+        out.top_items[i : i + 1],
+        None if out.uplift is None else np.asarray(out.uplift[i : i + 1]),
+    )
