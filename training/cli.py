@@ -8,7 +8,6 @@ stays fast and works where only the service is installed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,46 +18,106 @@ DEFAULT_EPOCHS = 7
 
 def register(subparsers: Any) -> None:
     """Add ``train`` and ``export`` to an ``argparse`` subparsers object."""
-    train = subparsers.add_parser("train", help="train a model on events or simulated sessions")
-    train.add_argument("--events", type=Path, help="events JSONL (default: simulated shoppers)")
+    from training.adapters import FORMATS
+
+    train = subparsers.add_parser(
+        "train",
+        help="train a model on a clickstream file or simulated sessions",
+        description="Train the intent + next-item model; without --data/--events, on simulated "
+        "shoppers. Data-parallel with: torchrun --nproc_per_node N -m training.cli train ...",
+        epilog="formats: " + "; ".join(f"{name}: {f.description}" for name, f in FORMATS.items()),
+    )
+    data = train.add_argument_group("real data (streamed; bad rows are counted and reported)")
+    data.add_argument("--data", type=Path, nargs="+", help="file(s) to train on, read in order")
+    data.add_argument("--format", choices=list(FORMATS), help="format of --data")
+    data.add_argument(
+        "--map",
+        action="append",
+        metavar="FIELD=COLUMN,...",
+        help="for --format csv/jsonl: e.g. visitor_id=user,type=action,ts=time,item_id=sku "
+        "and type:VALUE=EVENT_TYPE such as type:buy=purchase (repeatable)",
+    )
+    data.add_argument("--events", type=Path, help="Witryna events JSONL (= --format witryna)")
     train.add_argument("--sessions", type=int, default=DEFAULT_SESSIONS, help="simulated sessions")
-    train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="passes over the data")
+    train.add_argument("--seed", type=int, default=0, help="seed of simulation and training")
     train.add_argument("--out", type=Path, default=Path("build/demo.pt"), help="checkpoint path")
     train.set_defaults(func=train_command)
 
-    export = subparsers.add_parser("export", help="export a checkpoint to models/<name>/<version>")
-    export.add_argument("checkpoint", type=Path)
-    export.add_argument("--models-dir", type=Path, default=Path("models"))
-    export.add_argument("--name", default="demo")
+    export = subparsers.add_parser(
+        "export",
+        help="export a checkpoint to models/<name>/<version>",
+        description="Export a checkpoint to ONNX with its manifest; refused on a parity failure.",
+    )
+    export.add_argument("checkpoint", type=Path, help="a checkpoint written by `train`")
+    export.add_argument("--models-dir", type=Path, default=Path("models"), help="artefact root")
+    export.add_argument("--name", default="demo", help="model name (a folder under models-dir)")
     export.set_defaults(func=export_command)
+
+    from training.evaluate_cli import add_parser as add_evaluate
+
+    add_evaluate(subparsers)
 
 
 def train_command(args: argparse.Namespace) -> int:
     import torch
 
-    from training.events_jsonl import read_sessions_jsonl
+    from training import distributed
+    from training.adapters import AdapterError
     from training.simulator import simulate
     from training.train import TrainConfig, save_checkpoint, train
+    from training.treatment import LoggedTreatment, logged_treatments
 
-    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
-    if args.events is not None:
-        sessions = read_sessions_jsonl(args.events)
-        source = f"{len(sessions)} sessions from {args.events}"
+    distributed.setup()  # under torchrun: join the ranks; otherwise nothing
+    torch.set_num_threads(distributed.threads_per_process())
+    main = distributed.is_main()
+    # Only simulated sessions come with a logged incentive holdout to train the uplift heads.
+    treatments: dict[str, LoggedTreatment] | None = None
+    if args.events is not None or args.data:
+        try:
+            sessions, source = _read_data(args, progress=main)
+        except AdapterError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     else:
-        sessions = [s.events for s in simulate(args.sessions, args.seed)]
+        simulated = simulate(args.sessions, args.seed)
+        sessions = [s.events for s in simulated]
+        treatments = logged_treatments(simulated)
         source = f"{len(sessions)} simulated sessions (seed {args.seed})"
     if len(sessions) < 2:
         print(f"need at least 2 sessions to train and evaluate, got {source}", file=sys.stderr)
         return 2
-    print(f"training on {source}", file=sys.stderr)
-    result = train(sessions, TrainConfig(epochs=args.epochs, seed=args.seed))
+    if main:
+        print(f"training on {source}", file=sys.stderr)
+    result = train(sessions, TrainConfig(epochs=args.epochs, seed=args.seed), treatments)
+    world_size = distributed.world_size()
+    distributed.teardown()
+    if not main:  # rank 0 alone writes and reports
+        return 0
+    result.checkpoint["world_size"] = world_size
     save_checkpoint(result.checkpoint, args.out)
     for name, value in result.checkpoint["metrics"].items():
         print(f"{name}: {value:.4f}", file=sys.stderr)
     print(f"trained in {result.seconds:.1f}s", file=sys.stderr)
     print(args.out)
     return 0
+
+
+def _read_data(args: argparse.Namespace, progress: bool) -> tuple[list[Any], str]:
+    """Sessions of ``--data``/``--events``; raises ``AdapterError`` on a bad request."""
+    from training.adapters import AdapterError, read_sessions
+
+    if args.events is not None:
+        if args.data:
+            raise AdapterError("give --events or --data, not both")
+        paths, fmt = [args.events], "witryna"
+    else:
+        paths, fmt = args.data, args.format
+    if fmt is None:
+        raise AdapterError("--data needs --format (one of: rees46, otto, ..., see --help)")
+    sessions = list(read_sessions(paths, fmt, args.map, progress=progress))
+    names = ", ".join(str(path) for path in paths)
+    return sessions, f"{len(sessions)} sessions from {names} ({fmt})"
 
 
 def export_command(args: argparse.Namespace) -> int:
@@ -71,3 +130,17 @@ def export_command(args: argparse.Namespace) -> int:
         return 1
     print(artefact)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.cli`` (what torchrun runs): the training commands alone."""
+    parser = argparse.ArgumentParser(
+        prog="python -m training.cli", description="Witryna training commands"
+    )
+    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,8 +7,8 @@ Each session is encoded once; a training example is a pair ``(session, k)`` whos
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +19,7 @@ from service.encoding import Encoded, Vocabulary, encode_events, pad_left
 from service.schema import StoredEvent
 from training.events_jsonl import group_sessions, read_events_jsonl, read_sessions_jsonl
 from training.labels import session_labels
+from training.treatment import LoggedTreatment, treatments_for
 
 __all__ = [
     "EncodedSessions",
@@ -39,20 +40,24 @@ Pairs = npt.NDArray[np.int64]  # [n, 2]: session index, prefix length k (1-based
 
 @dataclass
 class EncodedSessions:
-    """Per session: encoded events and, per prefix end, intent and next-item targets."""
+    """Per session: encoded events and, per prefix end, intent and next-item targets; and
+    the logged incentive treatment where there is one (``[]`` or ``None``: no uplift loss)."""
 
     encoded: list[Encoded]
     intents: list[npt.NDArray[np.int64]]
     next_items: list[npt.NDArray[np.int64]]
+    treatments: list[LoggedTreatment | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.encoded)
 
 
 def encode_sessions(
-    sessions: Sequence[Sequence[StoredEvent]], vocab: Vocabulary
+    sessions: Sequence[Sequence[StoredEvent]],
+    vocab: Vocabulary,
+    treatments: Mapping[str, LoggedTreatment] | None = None,
 ) -> EncodedSessions:
-    data = EncodedSessions([], [], [])
+    data = EncodedSessions([], [], [], treatments_for(sessions, treatments))
     for events in sessions:
         intents, next_items = session_labels(events, vocab)
         data.encoded.append(encode_events(events, vocab))

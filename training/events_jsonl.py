@@ -29,6 +29,18 @@ class ParsedEvents:
     first_error: str = ""
 
 
+def decode_event(line: bytes) -> StoredEvent:
+    """One logged event; ``ValueError`` says why a line is not one (training/adapters streams
+    files through this, so that both readers accept exactly the same lines)."""
+    try:
+        event = _decoder.decode(line)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ValueError(str(exc)) from None
+    if event.ts is None:
+        raise ValueError("no ts, so it cannot be ordered")
+    return event
+
+
 def parse_events(lines: Iterable[bytes]) -> ParsedEvents:
     """Events of non-blank lines; lines that fail to decode, or lack ``ts``, are counted."""
     parsed = ParsedEvents()
@@ -36,14 +48,9 @@ def parse_events(lines: Iterable[bytes]) -> ParsedEvents:
         if not line.strip():
             continue
         try:
-            event = _decoder.decode(line)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            parsed.events.append(decode_event(line))
+        except ValueError as exc:
             _reject(parsed, f"line {number}: {exc}")
-            continue
-        if event.ts is None:
-            _reject(parsed, f"line {number}: no ts, so it cannot be ordered")
-            continue
-        parsed.events.append(event)
     return parsed
 
 

@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import onnxruntime as ort
 import torch
 
 from service.encoding import Encoded, Vocabulary, encode_events, pad_left
-from service.manifest import MODEL_FILE, Manifest, expected_spec, write_manifest
+from service.manifest import MODEL_FILE, FeatureSpec, Manifest, expected_spec, write_manifest
 from training.model import IntentRanker
 from training.simulator import simulate
 from training.train import load_checkpoint, model_from_checkpoint
@@ -31,7 +32,9 @@ PARITY_TOLERANCE = 1e-4
 # Scores closer than this are ties, where the two runtimes may order items differently.
 TIE_TOLERANCE = 1e-6
 INPUT_NAME = "events"
-OUTPUT_NAMES = ("intent_probs", "top_scores", "top_items")
+OUTPUT_NAMES = ("intent_probs", "top_scores", "top_items", "uplift")
+# Outputs compared by value (the rest, top_items, by identity where untied).
+_SCORED = (0, 1, 3)
 
 
 class ParityError(RuntimeError):
@@ -77,13 +80,13 @@ def export_onnx(model: IntentRanker, path: Path, example: Encoded) -> None:
 
 
 def check_parity(torch_model: IntentRanker, onnx_path: Path, batch: Encoded) -> float:
-    """Largest abs difference of ``intent_probs`` and ``top_scores``; raises ``ParityError``
-    when it exceeds the tolerance or when untied top items differ."""
+    """Largest abs difference of ``intent_probs``, ``top_scores`` and ``uplift``; raises
+    ``ParityError`` when it exceeds the tolerance or when untied top items differ."""
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     ours = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
     with torch.no_grad():
         theirs = [t.numpy() for t in torch_model.eval()(torch.from_numpy(batch))]
-    diff = max(float(np.max(np.abs(ours[i] - theirs[i]))) for i in (0, 1))
+    diff = max(float(np.max(np.abs(ours[i] - theirs[i]))) for i in _SCORED)
     if not diff <= PARITY_TOLERANCE:
         raise ParityError(f"ONNX and PyTorch differ by {diff:.3g} > {PARITY_TOLERANCE}")
     untied = _untied(theirs[1])
@@ -98,6 +101,12 @@ def _untied(scores: np.ndarray) -> np.ndarray:
     gaps = np.abs(np.diff(scores, axis=1)) > TIE_TOLERANCE
     edge = np.ones((len(scores), 1), dtype=bool)
     return np.hstack([edge, gaps]) & np.hstack([gaps, edge])
+
+
+def feature_spec(max_len: int, top_k: int) -> FeatureSpec:
+    """The encoder's spec with this exporter's outputs (the spec's default is the older
+    three, without ``uplift``, which is what a manifest that names none had)."""
+    return msgspec.structs.replace(expected_spec(max_len, top_k), outputs=list(OUTPUT_NAMES))
 
 
 def reserve_version(root: Path) -> Path:
@@ -152,7 +161,7 @@ def _publish(staging: Path, root: Path, name: str, checkpoint: dict[str, Any], d
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         items=list(checkpoint["items"]),
         categories=list(checkpoint["categories"]),
-        feature_spec=expected_spec(checkpoint["max_len"], checkpoint["config"]["top_k"]),
+        feature_spec=feature_spec(checkpoint["max_len"], checkpoint["config"]["top_k"]),
         popular_items=list(checkpoint["popular_items"]),
         metrics={k: float(v) for k, v in checkpoint["metrics"].items()},
         data_fingerprint=checkpoint["data_fingerprint"],

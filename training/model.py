@@ -103,6 +103,9 @@ class IntentRanker(nn.Module):
         )
         self.ln_final = nn.LayerNorm(d)
         self.intent_head = nn.Linear(d, len(encoding.INTENTS))
+        # Two outcome heads, P(buy | no incentive) and P(buy | incentive), trained T-learner
+        # style on logged treatment; a hidden layer lets them differ where intent does not.
+        self.outcome_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 2))
         self.item_proj = nn.Linear(d, d)
         self.item_bias = nn.Parameter(torch.zeros(config.item_vocab_size))
         # Padding and "unknown" are never recommended.
@@ -124,19 +127,28 @@ class IntentRanker(nn.Module):
             x = block(x, allowed)
         return self.ln_final(x[:, -1])
 
-    def logits(self, events: Tensor) -> tuple[Tensor, Tensor]:
-        """``(intent_logits [B, 4], item_logits [B, V])``, items 0 and 1 at -inf."""
+    def heads(self, events: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(intent_logits [B, 4], item_logits [B, V], outcome_logits [B, 2])``; items 0 and
+        1 at -inf; outcome columns are "no incentive", "incentive" (``training.treatment``)."""
         hidden = self.encode(events)
         item_vectors = self.item_proj(hidden)
         item_logits = item_vectors @ self.embeddings[ITEM].weight.T + self.item_bias
-        return self.intent_head(hidden), item_logits + self.item_mask
+        return self.intent_head(hidden), item_logits + self.item_mask, self.outcome_head(hidden)
 
-    def forward(self, events: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``(intent_probs [B, 4], top_scores [B, K], top_items [B, K] int64)``."""
-        intent_logits, item_logits = self.logits(events)
+    def logits(self, events: Tensor) -> tuple[Tensor, Tensor]:
+        """``(intent_logits [B, 4], item_logits [B, V])``, items 0 and 1 at -inf."""
+        intent_logits, item_logits, _ = self.heads(events)
+        return intent_logits, item_logits
+
+    def forward(self, events: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(intent_probs [B, 4], top_scores [B, K], top_items [B, K] int64, uplift [B])``,
+        uplift = P(buy | incentive) - P(buy | no incentive)."""
+        intent_logits, item_logits, outcome_logits = self.heads(events)
         item_probs = torch.softmax(item_logits, dim=-1)
         top_scores, top_items = torch.topk(item_probs, self.config.top_k, dim=-1)
-        return torch.softmax(intent_logits, dim=-1), top_scores, top_items
+        outcome = torch.sigmoid(outcome_logits)
+        uplift = outcome[:, 1] - outcome[:, 0]
+        return torch.softmax(intent_logits, dim=-1), top_scores, top_items, uplift
 
 
 def _allowed(events: Tensor) -> Tensor:

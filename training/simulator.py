@@ -3,6 +3,13 @@
 Archetypes overlap on purpose (some hesitant shoppers buy, some buyers abandon at checkout,
 any shopper may wander off-topic) so that intent is learnable from the sequence, not from a
 single tell-tale event. Labels are later derived from the events, never from the archetype.
+
+Each shopper also has a KNOWN response to an incentive (a discount shown at the shopper's
+decision point: the page view after which they either head for checkout or not): a purchase
+probability ``p0`` without it and ``p1`` with it, per archetype on the logit scale plus
+individual noise. A randomised holdout shows the incentive to half of the sessions
+(``TREATMENT_SHARE``, logged as the propensity) and the purchase follows ``p1`` or ``p0``.
+The incentive is never an event: serving cannot know it, so it is a label-side fact only.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import numpy as np
 
 from service.schema import Channel, EventType, StoredEvent
 from training.catalogue import Catalogue, build_catalogue
+from training.treatment import LoggedTreatment
 
 ARCHETYPES: dict[str, float] = {
     "buyer": 0.2,
@@ -27,12 +35,48 @@ EPOCH = 1_793_577_600.0
 SPAN_DAYS = 28
 # Stray page views any shopper makes now and then.
 _NOISE: tuple[EventType, ...] = ("other_view", "click", "home_view")
+# The holdout's randomisation: the share of sessions shown the incentive, whoever they are.
+TREATMENT_SHARE = 0.5
+# Per archetype: logit of P(buy | no incentive), and how much the incentive shifts that logit.
+# Hesitant cart-abandoners are persuadable, buyers buy anyway, stuck help seekers are put off
+# by a pushy discount ("sleeping dogs"), browsers and leavers never buy (an offer is spam).
+_RESPONSE: dict[str, tuple[float, float]] = {
+    "buyer": (2.0, 0.3),
+    "hesitant": (-2.2, 2.2),
+    "browser": (float("-inf"), 0.0),
+    "help_seeker": (-0.6, -0.8),
+    "leaver": (float("-inf"), 0.0),
+}
+# Individual spread (logit sd) of both the baseline and the shift within an archetype.
+_RESPONSE_NOISE = 0.5
 
 
 @dataclass
 class SimSession:
+    """One session plus what a randomised incentive holdout logged about it.
+
+    ``p0``/``p1`` are the true purchase probabilities without/with the incentive, known only
+    because this is a simulation; ``treated``, ``propensity`` and ``purchased`` are what a
+    real holdout logs. ``offer_at`` is how many events the shopper had made when the
+    incentive was (or, untreated, would have been) shown.
+    """
+
     archetype: str
     events: list[StoredEvent]
+    treated: bool = False
+    propensity: float = TREATMENT_SHARE
+    p0: float = 0.0
+    p1: float = 0.0
+    purchased: bool = False
+    offer_at: int = 0
+
+    @property
+    def true_uplift(self) -> float:
+        return self.p1 - self.p0
+
+    def logged(self) -> LoggedTreatment:
+        """The label-side record a training run may use (never the true p0/p1)."""
+        return LoggedTreatment(self.treated, self.propensity, self.purchased, self.offer_at)
 
 
 @dataclass
@@ -46,6 +90,9 @@ class _Shopper:
     channel: Channel
     ts: float
     median_gap: float
+    # Whether this shopper buys at the decision point, drawn up front from p0 or p1.
+    outcome: bool = False
+    offer_at: int = 0
     events: list[StoredEvent] = field(default_factory=list)
     cart: list[str] = field(default_factory=list)
 
@@ -71,6 +118,11 @@ class _Shopper:
 
     def chance(self, p: float) -> bool:
         return bool(self.rng.random() < p)
+
+    def decide(self) -> bool:
+        """The decision point, where the holdout shows (or withholds) the incentive."""
+        self.offer_at = len(self.events)
+        return self.outcome
 
     def count(self, low: int, high: int) -> int:
         return int(self.rng.integers(low, high + 1))
@@ -116,7 +168,7 @@ def _buyer(s: _Shopper) -> None:
     s.add(s.walk(category, s.count(2, 7)))
     if s.chance(0.3):
         s.add(s.walk(category, s.count(1, 3)))
-    if s.chance(0.12):
+    if not s.decide():
         s.emit("cart_view")
         return
     s.buy()
@@ -133,7 +185,7 @@ def _hesitant(s: _Shopper) -> None:
         s.emit("cart_view")
     if s.chance(0.3):
         s.walk(category, s.count(1, 3))
-    if s.chance(0.15):
+    if s.decide():
         s.add(s.cart[-1] if s.cart else s.walk(category, 1))
         s.buy()
     elif s.chance(0.25):
@@ -151,6 +203,9 @@ def _browser(s: _Shopper) -> None:
     if s.chance(0.08):
         s.add(s.walk(category, 1))
         s.remove()
+    if s.decide():
+        s.add(s.walk(category, 1))
+        s.buy()
 
 
 def _help_seeker(s: _Shopper) -> None:
@@ -162,7 +217,7 @@ def _help_seeker(s: _Shopper) -> None:
             s.remove()
             s.add(s.walk(category, 1))
     s.emit("cart_view")
-    if s.chance(0.35):
+    if s.decide():
         s.buy()
 
 
@@ -170,6 +225,9 @@ def _leaver(s: _Shopper) -> None:
     category = s.enter()
     for _ in range(s.count(1, 3) - len(s.events)):
         s.walk(category, 1)
+    if s.decide():
+        s.add(s.walk(category, 1))
+        s.buy()
 
 
 _PLAYS: dict[str, Callable[[_Shopper], None]] = {
@@ -179,10 +237,11 @@ _PLAYS: dict[str, Callable[[_Shopper], None]] = {
     "help_seeker": _help_seeker,
     "leaver": _leaver,
 }
-# Median seconds between events, and share of app traffic, per archetype.
+# Median seconds between events, and share of app traffic, per archetype. Hesitant shoppers
+# linger, which (with their cart dithering) is what tells them from buyers before the offer.
 _MEDIAN_GAP = {
     "buyer": 20.0,
-    "hesitant": 35.0,
+    "hesitant": 60.0,
     "browser": 70.0,
     "help_seeker": 45.0,
     "leaver": 30.0,
@@ -198,9 +257,22 @@ def _start_ts(rng: np.random.Generator, archetype: str) -> float:
     return EPOCH + day * 86_400 + hour * 3_600
 
 
+def _response(rng: np.random.Generator, archetype: str) -> tuple[float, float]:
+    """``(p0, p1)`` of one shopper: the archetype's logits plus individual noise."""
+    base, shift = _RESPONSE[archetype]
+    logit0 = base + rng.normal(0.0, _RESPONSE_NOISE)
+    logit1 = logit0 + shift + rng.normal(0.0, _RESPONSE_NOISE)
+    # exp(inf) overflows to inf on purpose: a -inf logit is probability 0.
+    with np.errstate(over="ignore"):
+        return float(1 / (1 + np.exp(-logit0))), float(1 / (1 + np.exp(-logit1)))
+
+
 def simulate_one(
     rng: np.random.Generator, catalogue: Catalogue, index: int, archetype: str
 ) -> SimSession:
+    p0, p1 = _response(rng, archetype)
+    treated = bool(rng.random() < TREATMENT_SHARE)
+    purchased = bool(rng.random() < (p1 if treated else p0))
     channel: Channel = "app" if rng.random() < _APP_SHARE[archetype] else "web"
     shopper = _Shopper(
         rng=rng,
@@ -210,9 +282,19 @@ def simulate_one(
         channel=channel,
         ts=_start_ts(rng, archetype),
         median_gap=_MEDIAN_GAP[archetype],
+        outcome=purchased,
     )
     _PLAYS[archetype](shopper)
-    return SimSession(archetype=archetype, events=shopper.events)
+    return SimSession(
+        archetype=archetype,
+        events=shopper.events,
+        treated=treated,
+        propensity=TREATMENT_SHARE,
+        p0=p0,
+        p1=p1,
+        purchased=purchased,
+        offer_at=shopper.offer_at,
+    )
 
 
 def simulate(n_sessions: int, seed: int, catalogue: Catalogue | None = None) -> list[SimSession]:

@@ -10,7 +10,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from service.encoding import FIRST_ID, Vocabulary
 from service.schema import StoredEvent
+from training import distributed
 from training.dataset import (
     EncodedSessions,
     Pairs,
@@ -35,6 +36,8 @@ from training.dataset import (
 from training.labels import IGNORE
 from training.metrics import intent_metrics
 from training.model import IntentRanker, ModelConfig
+from training.treatment import LoggedTreatment, uplift_loss
+from training.uplift import heldout_qini
 
 CHECKPOINT_FORMAT = 1
 POPULAR_ITEMS = 50
@@ -79,16 +82,23 @@ def split_by_time(
     return ordered[:cut], ordered[cut:]
 
 
-def train(sessions: Sequence[Sequence[StoredEvent]], config: TrainConfig) -> TrainResult:
+def train(
+    sessions: Sequence[Sequence[StoredEvent]],
+    config: TrainConfig,
+    treatments: Mapping[str, LoggedTreatment] | None = None,
+) -> TrainResult:
+    """``treatments`` (by ``training.treatment.session_key``) trains the uplift heads; the
+    sessions without one, or all when it is ``None``, train only intent and next item."""
     started = time.perf_counter()
     seed_everything(config.seed)
     sessions = [events for events in sessions if events]
     train_sessions, heldout_sessions = split_by_time(sessions, config.holdout)
     vocab = Vocabulary.build(event for events in train_sessions for event in events)
-    train_data = encode_sessions(train_sessions, vocab)
+    train_data = encode_sessions(train_sessions, vocab, treatments)
     model = IntentRanker(_model_config(config, vocab))
     _fit(model, train_data, config)
     metrics = evaluate(model, train_data, encode_sessions(heldout_sessions, vocab), config)
+    metrics |= heldout_qini(model, vocab, heldout_sessions, treatments)
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "config": model.config.to_dict(),
@@ -119,7 +129,8 @@ def _model_config(config: TrainConfig, vocab: Vocabulary) -> ModelConfig:
 
 
 def _fit(model: IntentRanker, data: EncodedSessions, config: TrainConfig) -> None:
-    pairs = prefix_pairs(data.encoded)
+    # Under torchrun each rank trains on its own shard; one process: all of them.
+    pairs = distributed.shard(prefix_pairs(data.encoded))
     rng = np.random.default_rng(config.seed)
     steps_per_epoch = -(-len(pairs) // config.batch_size)
     optimiser = torch.optim.AdamW(
@@ -132,13 +143,14 @@ def _fit(model: IntentRanker, data: EncodedSessions, config: TrainConfig) -> Non
     # Off a terminal (CI logs) the bar redraws every few seconds rather than every batch.
     bar = tqdm(
         total=steps_per_epoch * config.epochs,
-        disable=not config.progress,
+        disable=not config.progress or not distributed.is_main(),
         unit="batch",
         mininterval=0.1 if sys.stderr.isatty() else 5.0,
     )
+    net = distributed.wrap(model)  # the model itself unless under torchrun
     for epoch in range(config.epochs):
         for batch in length_bucketed_batches(pairs, config.batch_size, rng):
-            loss = _loss(model, data, batch, config.max_len)
+            loss = _loss(net, data, batch, config.max_len)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -153,13 +165,13 @@ def _fit(model: IntentRanker, data: EncodedSessions, config: TrainConfig) -> Non
 def _loss(model: IntentRanker, data: EncodedSessions, batch: Pairs, max_len: int) -> Tensor:
     events = torch.from_numpy(prefix_batch(data.encoded, batch, max_len))
     intents, items = (torch.from_numpy(t) for t in prefix_targets(data, batch))
-    intent_logits, item_logits = model.logits(events)
+    intent_logits, item_logits, outcome_logits = model.heads(events)
     intent_loss = nn.functional.cross_entropy(intent_logits, intents)
     # A sum over the valid targets: a batch without any next item must not give NaN.
     item_loss = nn.functional.cross_entropy(
         item_logits, items, ignore_index=IGNORE, reduction="sum"
     ) / max(1, int((items != IGNORE).sum()))
-    return intent_loss + item_loss
+    return intent_loss + item_loss + uplift_loss(outcome_logits, data, batch)
 
 
 @torch.no_grad()
@@ -174,7 +186,7 @@ def predict(
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         events = torch.from_numpy(prefix_batch(data.encoded, pairs[rows], max_len))
-        intent_probs, _, top_items = model(events)
+        intent_probs, _, top_items, _ = model(events)
         probs[rows], items[rows] = intent_probs.numpy(), top_items.numpy()
     return probs, items
 

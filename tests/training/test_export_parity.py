@@ -10,8 +10,16 @@ import onnxruntime as ort
 import pytest
 
 from service.encoding import FEATURES, Vocabulary
-from service.manifest import MODEL_FILE, expected_spec, latest_artefact, read_manifest
-from training.export import ParityError, check_parity, export, parity_batch, reserve_version
+from service.manifest import MODEL_FILE, latest_artefact, read_manifest
+from training.export import (
+    OUTPUT_NAMES,
+    ParityError,
+    check_parity,
+    export,
+    feature_spec,
+    parity_batch,
+    reserve_version,
+)
 from training.model import IntentRanker
 from training.simulator import simulate
 from training.train import TrainConfig, model_from_checkpoint, save_checkpoint, train
@@ -52,7 +60,7 @@ def test_artefact_is_complete_and_described(artefact: Path) -> None:
     assert sorted(p.name for p in artefact.parent.iterdir()) == [artefact.name]
     manifest = read_manifest(artefact)
     assert manifest.version == artefact.name
-    assert manifest.feature_spec == expected_spec(50, manifest.feature_spec.top_k)
+    assert manifest.feature_spec == feature_spec(50, manifest.feature_spec.top_k)
     assert manifest.onnx_sha256 == hashlib.sha256((artefact / MODEL_FILE).read_bytes()).hexdigest()
     assert 0.0 <= manifest.parity_max_abs_diff <= 1e-4
     assert len(manifest.data_fingerprint) == 64
@@ -66,18 +74,19 @@ def test_onnx_runs_other_batch_sizes_and_lengths(
     manifest = read_manifest(artefact)
     session = ort.InferenceSession(str(artefact / MODEL_FILE), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["events"]
-    assert [o.name for o in session.get_outputs()] == ["intent_probs", "top_scores", "top_items"]
+    assert [o.name for o in session.get_outputs()] == list(OUTPUT_NAMES)
     vocab = Vocabulary(manifest.items, manifest.categories)
     model = load_model(checkpoints[0])
     for rows, max_len in [(1, 1), (3, 9), (17, 50)]:
         batch = parity_batch(vocab, max_len, rows=rows, seed=rows)
         assert batch.shape[0] == rows
         assert batch.shape[1] == min(max_len, batch.shape[1])
-        probs, scores, items = session.run(None, {"events": batch})
+        probs, scores, items, uplift = session.run(None, {"events": batch})
         k = manifest.feature_spec.top_k
         assert probs.shape == (rows, 4)
         assert scores.shape == items.shape == (rows, k)
         assert items.dtype == np.int64
+        assert uplift.shape == (rows,)
         assert (items >= 2).all()
         assert check_parity(model, artefact / MODEL_FILE, batch) <= 1e-4
     single = np.zeros((1, 1, len(FEATURES)), dtype=np.int64)

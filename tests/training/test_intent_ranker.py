@@ -32,8 +32,11 @@ def test_forward_shapes_dtypes_and_ranges() -> None:
     prefixes, _ = encoded_prefixes()
     batch = torch.from_numpy(pad_left(prefixes, 16))
     with torch.no_grad():
-        probs, scores, items = model(batch)
+        probs, scores, items, uplift = model(batch)
     assert probs.shape == (len(prefixes), len(INTENTS))
+    assert uplift.shape == (len(prefixes),)
+    assert uplift.dtype == torch.float32
+    assert (uplift.abs() <= 1).all()
     assert scores.shape == items.shape == (len(prefixes), 20)
     assert probs.dtype == scores.dtype == torch.float32
     assert items.dtype == torch.int64
