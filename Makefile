@@ -10,7 +10,7 @@ MODEL_NAME ?= demo
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv redis model run test lint format bench clean
+.PHONY: help venv redis model run test lint format bench loadtest clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -55,6 +55,16 @@ test: venv redis model lint ## set up, lint, then run the whole test suite
 
 bench: venv redis model ## median and p99 of 1,000 sequential page views (bench/results/)
 	$(BIN)/witryna bench
+
+# Overridable: `make loadtest LOAD_TIME=5m LOAD_USERS=100 LOAD_OUT=bench/results/locust-5min`.
+LOAD_USERS ?= 50
+LOAD_RATE ?= 10
+LOAD_TIME ?= 60s
+LOAD_OUT ?= bench/results/locust
+
+loadtest: venv redis model ## Locust shopper journeys on a local stack (LOAD_USERS, LOAD_TIME)
+	$(BIN)/python loadtests/run.py --users $(LOAD_USERS) --spawn-rate $(LOAD_RATE) \
+		--run-time $(LOAD_TIME) --out $(LOAD_OUT)
 
 clean: ## remove the virtual environment, build outputs and caches
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache
