@@ -15,9 +15,11 @@ from service import bodies
 from service.catalog import ItemBatch, batch_decoder
 from service.experiments import ExperimentResult, results
 from service.identity import Consent, Erased, Identify, Linked, Profile
+from service.keys import events_key
 from service.openapi import json_body
 from service.schema import Accepted, Decision, EventBatch, PageView, stored
 from service.services import Services
+from service.store import decode_event
 
 identify_decoder = msgspec.json.Decoder(Identify)
 consent_decoder = msgspec.json.Decoder(Consent)
@@ -118,7 +120,19 @@ def routes(services: Services) -> list[HTTPRouteHandler]:
         }
         return Response(body, status_code=200 if redis_ok else 503)
 
+    @post("/v1/floor", status_code=200, include_in_schema=False)
+    async def floor(request: Request[Any, Any, Any]) -> dict[str, int]:
+        """The least a page view can cost: one Redis round trip and one model run."""
+        data = bodies.page_view(await request.body())
+        event = data.to_event(time.time())
+        raw = await services.store.client.zrange(events_key(data.visitor_id), -50, -1)
+        history = [decode_event(r) for r in raw if isinstance(r, bytes)] or [event]
+        row = await services.decider.batcher.predict(services.runtime.encode_one(history))
+        return {"events": len(history), "batch": row.batch_size}
+
+    extra = [floor] if services.settings.bench_routes else []
     return [
+        *extra,
         page_view, events, catalog_items, experiment, identify, consent, profile, erase,
         healthz, readyz,
     ]  # fmt: skip

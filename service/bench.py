@@ -14,6 +14,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from typing import Any, get_args
 import httpx
 from tqdm import tqdm
 
+from service import bench_inference, bench_load
 from service.manifest import current_artefact, read_manifest
 from service.redis_server import RedisServer, free_port
 from service.schema import PageType
@@ -47,14 +49,32 @@ def machine() -> dict[str, Any]:
     }
 
 
+SERVER_CPU = 0
+
+
+def _on_server_core() -> None:
+    os.sched_setaffinity(0, {SERVER_CPU})
+
+
 @contextmanager
 def local_stack(settings: Settings) -> Iterator[str]:
-    """A private Redis and one server worker on loopback, stopped afterwards."""
+    """A private Redis and one server worker on loopback, both on one core, stopped afterwards.
+
+    The load comes from another process on the other core, as a storefront's would.
+    """
     with RedisServer() as redis:
+        os.sched_setaffinity(redis.pid, {SERVER_CPU})
         port = free_port()
-        env = {**os.environ, "WITRYNA_REDIS_URL": redis.url, "WITRYNA_LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "WITRYNA_REDIS_URL": redis.url,
+            "WITRYNA_LOG_LEVEL": "WARNING",
+            "WITRYNA_BENCH_ROUTES": "1",
+        }
         server = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--port", str(port)], env=env
+            [sys.executable, "-m", "service", "serve", "--port", str(port)],
+            env=env,
+            preexec_fn=_on_server_core,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -139,19 +159,50 @@ def measure(url: str, args: argparse.Namespace, items: list[str]) -> dict[str, A
 
 def report(result: dict[str, Any]) -> str:
     full, base = result["page_view"], result["floor_healthz"]
-    return "\n".join([
-        f"# Sequential page views ({result['requests']} requests, one client)",
+    lines = [
+        "# Witryna benchmark",
         "",
-        f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores; "
-        f"model {result['model_version']} on {result['provider']}; {result['when']}",
+        f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
+        f"{result['machine']['system']}; model {result['model_version']} on "
+        f"{result['provider']}; {result['when']}",
+        "",
+        f"## Sequential page views ({result['requests']} requests, one client)",
         "",
         "| endpoint | median ms | p99 ms |",
         "|---|---|---|",
         f"| POST /v1/page-views | {full['median_ms']:.3f} | {full['p99_ms']:.3f} |",
         f"| GET /healthz (floor) | {base['median_ms']:.3f} | {base['p99_ms']:.3f} |",
         f"| ratio | {result['ratio_median']:.2f}x | {result['ratio_p99']:.2f}x |",
-        "",
-    ])  # fmt: skip
+    ]
+    if "load" in result:
+        lines += [
+            "",
+            "## Under load (server and Redis on core 0, open-loop load generator on core 1)",
+            "",
+            "Latency is measured from each request's scheduled send time. The floor",
+            "(`POST /v1/floor`) does one Redis round trip and one model run, nothing else.",
+            "",
+            *bench_load.table(result["load"]),
+            "",
+            f"Saturation throughput, page views / floor: **{result['saturation_ratio']:.2f}**",
+        ]
+    if result.get("inference"):
+        lines += ["", "## Inference: micro-batched against unbatched", "",
+                  *bench_inference.table(result["inference"])]  # fmt: skip
+    return "\n".join([*lines, ""])
+
+
+def measure_all(url: str, args: argparse.Namespace, items: list[str]) -> dict[str, Any]:
+    result = measure(url, args, items)
+    if args.rates is not None:
+        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as bodies:
+            generator = page_views(items, args.visitors, args.seed)
+            bodies.writelines(json.dumps(next(generator)) + "\n" for _ in range(5000))
+        runs = bench_load.load_runs(url, Path(bodies.name), args.rates, args.seconds)
+        os.unlink(bodies.name)
+        result["load"] = runs
+        result["saturation_ratio"] = bench_load.saturation_ratio(runs)
+    return result
 
 
 def run(args: argparse.Namespace) -> int:
@@ -159,14 +210,18 @@ def run(args: argparse.Namespace) -> int:
     manifest = read_manifest(current_artefact(Path(settings.models_dir), settings.model_name))
     items = manifest.items[:500]
     if args.url:
-        result = measure(args.url.rstrip("/"), args, items)
+        result = measure_all(args.url.rstrip("/"), args, items)
     else:
         with local_stack(settings) as url:
-            result = measure(url, args, items)
+            result = measure_all(url, args, items)
+    if args.inference_models is not None and args.inference_models.is_dir():
+        result["inference"] = bench_inference.compare(
+            args.inference_models, args.inference_seconds, settings.ort_threads
+        )
     text = report(result)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (args.out / f"sequential-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / f"sequential-{stamp}.md").write_text(text)
+    (args.out / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"bench-{stamp}.md").write_text(text)
     return 0

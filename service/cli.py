@@ -98,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--visitors", type=int, default=100)
     bench_parser.add_argument("--seed", type=int, default=7)
     bench_parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    bench_parser.add_argument(
+        "--rates", type=float, nargs="*", metavar="RPS",
+        help="fixed request rates to offer, then saturation (e.g. 250 500 1000); "
+        "needs the floor route: a stack started by bench, or WITRYNA_BENCH_ROUTES=1",
+    )  # fmt: skip
+    bench_parser.add_argument("--seconds", type=float, default=10.0, help="per load run")
+    bench_parser.add_argument(
+        "--inference-models", type=Path, metavar="DIR",
+        help="artefacts of several catalogue sizes (`witryna bench-models`) to compare "
+        "micro-batched with unbatched inference on",
+    )  # fmt: skip
+    bench_parser.add_argument("--inference-seconds", type=float, default=5.0)
     bench_parser.set_defaults(func=bench)
 
     publish_parser = commands.add_parser(

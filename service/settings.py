@@ -44,6 +44,8 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # Events that could not reach Redis wait here, in order, until it answers again.
     buffer_events: Annotated[int, Meta(ge=0)] = 10_000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Serves POST /v1/floor (one Redis round trip, one model run): `witryna bench`'s yardstick.
+    bench_routes: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -76,6 +76,7 @@ class EventStore:
         self.ttl_s = ttl_s
         self.buffer_limit = buffer_limit
         self.pending: deque[StoredEvent] = deque()
+        self._flushing = asyncio.Lock()
         self._record = client.register_script(scripts.RECORD)
 
     def _keys(self, person: str) -> list[str]:
@@ -142,17 +143,19 @@ class EventStore:
 
     async def flush(self) -> bool:
         """Write buffered events in arrival order; True when the buffer is empty afterwards."""
-        if not self.pending:
-            return True
-        batch = list(self.pending)
-        try:
-            await self._write(batch)
-        except (RedisError, OSError):
-            return False
-        for _ in batch:
-            self.pending.popleft()
-        log.info("flushed %d buffered events to redis", len(batch))
-        return not self.pending
+        # One flush at a time: concurrent requests that find a buffer wait for the same one.
+        async with self._flushing:
+            if not self.pending:
+                return True
+            batch = list(self.pending)
+            try:
+                await self._write(batch)
+            except (RedisError, OSError):
+                return False
+            for _ in batch:
+                self.pending.popleft()
+            log.info("flushed %d buffered events to redis", len(batch))
+            return not self.pending
 
     async def ping(self) -> bool:
         try:

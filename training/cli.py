@@ -54,9 +54,11 @@ def register(subparsers: Any) -> None:
     export.add_argument("--name", default="demo", help="model name (a folder under models-dir)")
     export.set_defaults(func=export_command)
 
+    from training.bench_models import add_parser as add_bench_models
     from training.evaluate_cli import add_parser as add_evaluate
 
     add_evaluate(subparsers)
+    add_bench_models(subparsers)
 
 
 def train_command(args: argparse.Namespace) -> int:
