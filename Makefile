@@ -53,8 +53,13 @@ format: venv ## apply ruff's fixes and formatting
 test: venv redis model lint ## set up, lint, then run the whole test suite
 	$(BIN)/pytest
 
-bench: venv redis model ## median and p99 of 1,000 sequential page views (bench/results/)
-	$(BIN)/witryna bench
+BENCH_MODELS := build/bench-models
+
+$(BENCH_MODELS):
+	$(BIN)/witryna bench-models --items 20000 1000000 --out $@
+
+bench: venv redis model $(BENCH_MODELS) ## sequential, fixed-rate, saturation and batching figures (bench/results/)
+	$(BIN)/witryna bench --rates 250 500 1000 --seconds 10 --inference-models $(BENCH_MODELS)
 
 # Overridable: `make loadtest LOAD_TIME=5m LOAD_USERS=100 LOAD_OUT=bench/results/locust-5min`.
 LOAD_USERS ?= 50
