@@ -156,7 +156,7 @@ def _fit(model: IntentRanker, data: EncodedSessions, config: TrainConfig) -> Non
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimiser.step()
             schedule.step()
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}", refresh=False)
             bar.update()
     bar.close()
     model.eval()
