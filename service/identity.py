@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import msgspec
@@ -15,6 +16,7 @@ from service.schema import StoredEvent, VisitorId
 from service.store import EventStore, decode_event
 from service.streams import DECISIONS_STREAM, EVENTS_STREAM
 
+DAY_S = 86_400.0
 PRICE_BANDS = ((25.0, "budget"), (100.0, "mid"), (float("inf"), "premium"))
 
 
@@ -42,6 +44,8 @@ class Profile(Struct, kw_only=True):
     purchases: int
     first_seen: float | None
     last_seen: float | None
+    recency_s: float | None
+    events_per_day: float | None
     categories: dict[str, int]
     brands: dict[str, int]
     channels: dict[str, int]
@@ -74,8 +78,13 @@ def _top(fields: dict[str, str], prefix: str, n: int = 5) -> dict[str, int]:
 
 
 def describe(person: str, linked: list[str], consent: bool, fields: dict[str, str],
-             history: list[StoredEvent]) -> Profile:  # fmt: skip
+             history: list[StoredEvent], now: float) -> Profile:  # fmt: skip
     """The profile as people read it, from the counters the write path keeps."""
+    events = int(fields.get("n", 0))
+    first = float(fields["first_ts"]) if "first_ts" in fields else None
+    last = float(fields["last_ts"]) if "last_ts" in fields else None
+    # Frequency over the person's known span, at least a day, so one busy hour is not 24/day.
+    days = max(1.0, (last - first) / DAY_S) if first is not None and last is not None else None
     channels = _top(fields, "ch:", 10)
     hours = _top(fields, "hour:", 3)
     priced = int(fields.get("price_n", 0))
@@ -84,10 +93,12 @@ def describe(person: str, linked: list[str], consent: bool, fields: dict[str, st
         person_id=person,
         linked_ids=linked,
         consent=consent,
-        events=int(fields.get("n", 0)),
+        events=events,
         purchases=int(fields.get("type:purchase", 0)),
-        first_seen=float(fields["first_ts"]) if "first_ts" in fields else None,
-        last_seen=float(fields["last_ts"]) if "last_ts" in fields else None,
+        first_seen=first,
+        last_seen=last,
+        recency_s=None if last is None else max(0.0, now - last),
+        events_per_day=None if days is None else events / days,
         categories=_top(fields, "cat:"),
         brands=_top(fields, "brand:"),
         channels=channels,
@@ -160,6 +171,7 @@ class Identities:
             consent is None,
             {_text(k): _text(v) for k, v in fields.items()},
             [decode_event(raw) for raw in members],
+            time.time(),
         )
 
     async def erase(self, visitor: str) -> Erased:

@@ -105,6 +105,10 @@ def test_web_browsing_and_a_store_purchase_shape_the_app_page(
     assert profile["channels"] == {"web": 4, "pos": 1, "app": 1}
     assert profile["preferred_channel"] == "web"
     assert profile["price_band"] == "premium"
+    assert profile["first_seen"] == T0
+    assert profile["last_seen"] == T0 + 7200
+    assert profile["events_per_day"] == 6.0
+    assert profile["recency_s"] > 0
     assert len(profile["history"]) == 6
 
 
