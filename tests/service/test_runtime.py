@@ -12,7 +12,7 @@ import pytest
 from service import encoding
 from service.errors import ModelUnavailable
 from service.manifest import MANIFEST_FILE
-from service.runtime import CPU, CUDA, ModelRuntime, choose_providers
+from service.runtime import CPU, CUDA, TENSORRT, ModelRuntime, choose_providers
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +60,11 @@ def test_unknown_items_only_still_rank_known_items(runtime: ModelRuntime) -> Non
     assert (prediction.top_items >= encoding.FIRST_ID).all()
 
 
-def test_cpu_is_chosen_without_cuda_and_cuda_first_with_it() -> None:
+def test_providers_are_tried_tensorrt_then_cuda_then_cpu() -> None:
     assert choose_providers("auto", [CPU]) == [CPU]
     assert choose_providers("auto", [CUDA, CPU]) == [CUDA, CPU]
+    assert choose_providers("auto", [CPU, CUDA, TENSORRT]) == [TENSORRT, CUDA, CPU]
+    assert choose_providers("cuda", [TENSORRT, CUDA, CPU]) == [TENSORRT, CUDA, CPU]
     assert choose_providers("cpu", [CUDA, CPU]) == [CPU]
     with pytest.raises(ModelUnavailable, match="WITRYNA_DEVICE=cuda"):
         choose_providers("cuda", [CPU])
@@ -78,3 +80,14 @@ def test_an_artefact_that_disagrees_with_the_encoder_is_refused(
     (copy / MANIFEST_FILE).write_text(json.dumps(manifest))
     with pytest.raises(ModelUnavailable, match=r"feature_spec\.event_types"):
         ModelRuntime(copy, threads=1, device="cpu")
+
+
+def test_bound_inputs_and_outputs_give_the_same_answers(artefact: Path) -> None:
+    plain = ModelRuntime(artefact, threads=1, device="cpu")
+    bound = ModelRuntime(artefact, threads=1, device="cpu", io_binding=True)
+    assert bound.io_binding
+    assert not plain.io_binding
+    batch = random_batch(np.random.default_rng(7), plain, 9)
+    ours, theirs = bound.predict(batch), plain.predict(batch)
+    np.testing.assert_array_equal(ours.top_items, theirs.top_items)
+    np.testing.assert_allclose(ours.intent_probs, theirs.intent_probs, atol=1e-6)
