@@ -1,8 +1,10 @@
 """Micro-batching: requests that arrive together share one ONNX Runtime run.
 
-A request waits at most ``max_wait_us`` for company, and a batch closes early at
-``max_batch`` rows. Runs happen one at a time on a dedicated thread, so while the model
-works the event loop keeps accepting requests, and they form the next batch.
+One run is in flight at a time, on a dedicated thread. Requests that arrive while it
+runs wait for it and then go together as the next batch (at most ``max_batch`` rows), so
+batches grow with load and an idle service adds no wait at all. ``max_wait_us`` can hold
+the first request of an idle spell back for company; by default it does not, since the
+event loop's timers are only as fine as a millisecond.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from msgspec import Struct
 
 from service import encoding
 from service.runtime import ModelRuntime, Prediction
+
+Waiting = list[tuple[encoding.Encoded, "asyncio.Future[Row]"]]
 
 
 class Row(Struct, frozen=True):
@@ -29,8 +33,9 @@ class MicroBatcher:
         self.runtime = runtime
         self.max_batch = max_batch
         self.max_wait_s = max_wait_us / 1e6
-        self._pending: list[tuple[encoding.Encoded, asyncio.Future[Row]]] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._pending: Waiting = []
+        self._busy = False
+        self._scheduled: asyncio.Handle | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx")
 
     async def predict(self, sequence: encoding.Encoded) -> Row:
@@ -38,21 +43,23 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Row] = loop.create_future()
         self._pending.append((sequence, future))
-        if len(self._pending) >= self.max_batch:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self.max_wait_s, self._flush)
+        if not self._busy and self._scheduled is None:
+            if len(self._pending) >= self.max_batch or self.max_wait_s == 0:
+                self._scheduled = loop.call_soon(self._flush)
+            else:
+                self._scheduled = loop.call_later(self.max_wait_s, self._flush)
         return await future
 
     def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batch, self._pending = self._pending, []
-        if batch:
-            asyncio.get_running_loop().create_task(self._run(batch))
+        self._scheduled = None
+        if self._busy or not self._pending:
+            return
+        batch = self._pending[: self.max_batch]
+        self._pending = self._pending[self.max_batch :]
+        self._busy = True
+        asyncio.get_running_loop().create_task(self._run(batch))
 
-    async def _run(self, batch: list[tuple[encoding.Encoded, asyncio.Future[Row]]]) -> None:
+    async def _run(self, batch: Waiting) -> None:
         loop = asyncio.get_running_loop()
         try:
             rows = encoding.pad_left([seq for seq, _ in batch], self.runtime.max_len)
@@ -62,6 +69,10 @@ class MicroBatcher:
                 if not future.done():
                     future.set_exception(exc)
             return
+        finally:
+            self._busy = False
+            # Whoever arrived during the run has waited long enough: they go next, at once.
+            self._flush()
         for i, (_, future) in enumerate(batch):
             if not future.done():
                 future.set_result(Row(_row(out, i), len(batch)))

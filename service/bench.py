@@ -25,7 +25,7 @@ from typing import Any, get_args
 import httpx
 from tqdm import tqdm
 
-from service import bench_inference, bench_load
+from service import bench_inference, bench_load, bench_profile
 from service.manifest import current_artefact, read_manifest
 from service.redis_server import RedisServer, free_port
 from service.schema import PageType
@@ -186,6 +186,9 @@ def report(result: dict[str, Any]) -> str:
             "",
             f"Saturation throughput, page views / floor: **{result['saturation_ratio']:.2f}**",
         ]
+    if "profile" in result:
+        lines += ["", "## Where the time goes (page views at saturation)", "",
+                  *bench_profile.table(result["profile"])]  # fmt: skip
     if result.get("inference"):
         lines += ["", "## Inference: micro-batched against unbatched", "",
                   *bench_inference.table(result["inference"])]  # fmt: skip
@@ -199,10 +202,25 @@ def measure_all(url: str, args: argparse.Namespace, items: list[str]) -> dict[st
             generator = page_views(items, args.visitors, args.seed)
             bodies.writelines(json.dumps(next(generator)) + "\n" for _ in range(5000))
         runs = bench_load.load_runs(url, Path(bodies.name), args.rates, args.seconds)
-        os.unlink(bodies.name)
         result["load"] = runs
         result["saturation_ratio"] = bench_load.saturation_ratio(runs)
+        if args.profile:
+            result["profile"] = profile(url, Path(bodies.name), args.seconds)
+        os.unlink(bodies.name)
     return result
+
+
+def profile(url: str, bodies: Path, seconds: float) -> dict[str, Any]:
+    """py-spy on the server worker while page views saturate it."""
+    port = int(url.rsplit(":", 1)[1])
+    parent = bench_profile.server_pid(port)
+    if parent is None:
+        raise RuntimeError(f"no `witryna serve --port {port}` on this machine to profile")
+    raw = Path(tempfile.mkdtemp()) / "profile.txt"
+    spy = bench_profile.record(bench_profile.worker_pid(parent), seconds, raw)
+    bench_load.drive(url, bench_load.PAGE_VIEWS, bodies, 0.0, seconds)
+    spy.join(timeout=seconds + 30)
+    return bench_profile.summarise(raw)
 
 
 def run(args: argparse.Namespace) -> int:

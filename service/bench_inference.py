@@ -56,7 +56,7 @@ def compare(models_dir: Path, seconds: float, threads: int) -> list[dict[str, An
         sequences = _sequences(runtime, 512, seed=1)
         rates = {}
         for label, max_batch in (("unbatched", 1), ("batched", 32)):
-            batcher = MicroBatcher(runtime, max_batch=max_batch, max_wait_us=500)
+            batcher = MicroBatcher(runtime, max_batch=max_batch, max_wait_us=0)
             rates[label] = asyncio.run(_throughput(batcher, sequences, seconds))
             batcher.close()
         results.append({

@@ -70,7 +70,8 @@ class Carousel:
             return {}
 
     def _popular(self, rules: Recommendations) -> list[str]:
-        return self.runtime.manifest.popular_items[: rules.count * 4]
+        # Twice the carousel: enough to fill it after filters, few enough to look up quickly.
+        return self.runtime.manifest.popular_items[: rules.count * 2]
 
     async def fill(
         self,

@@ -12,6 +12,7 @@ from msgspec import Meta, Struct
 from service.schema import Category, ItemId, Price
 
 _FIELDS = ("category", "price", "margin", "in_stock", "tags")
+_LOOKUP = ("category", "in_stock", "tags")
 Tag = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^,]+$")]
 
 
@@ -31,19 +32,21 @@ class ItemBatch(Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class CatalogItem(Struct, frozen=True, kw_only=True):
+    """What a carousel needs to know of an item."""
+
     item_id: str
     category: str | None = None
-    price: float | None = None
-    margin: float | None = None
     in_stock: bool = True
     tags: frozenset[str] = frozenset()
 
 
-def item_key(item_id: str) -> str:
-    return f"w:item:{{{item_id}}}"
+def field_key(field: str) -> str:
+    """One hash per field, keyed by item id: a page view reads a carousel's worth of items
+    with one HMGET per field instead of one command per item."""
+    return f"w:catalog:{field}"
 
 
-def _mapping(update: ItemUpdate) -> dict[str, str]:
+def _encoded(update: ItemUpdate) -> dict[str, str]:
     fields = {}
     for name in _FIELDS:
         value = getattr(update, name)
@@ -58,18 +61,8 @@ def _mapping(update: ItemUpdate) -> dict[str, str]:
     return fields
 
 
-def _item(item_id: str, values: Sequence[bytes | None]) -> CatalogItem | None:
-    if all(v is None for v in values):
-        return None
-    category, price, margin, in_stock, tags = (v.decode() if v else None for v in values)
-    return CatalogItem(
-        item_id=item_id,
-        category=category,
-        price=float(price) if price else None,
-        margin=float(margin) if margin else None,
-        in_stock=in_stock != "0",
-        tags=frozenset(tags.split(",")) if tags else frozenset(),
-    )
+def _text(value: bytes | None) -> str | None:
+    return value.decode() if value is not None else None
 
 
 class Catalog:
@@ -77,27 +70,39 @@ class Catalog:
         self.client = client
 
     async def upsert(self, updates: Iterable[ItemUpdate]) -> int:
-        pipe = self.client.pipeline(transaction=False)
+        """Fields left out keep their value: each field is its own hash entry."""
+        by_field: dict[str, dict[str, str]] = {name: {} for name in _FIELDS}
         count = 0
         for update in updates:
-            fields = _mapping(update)
-            if fields:
-                pipe.hset(item_key(update.item_id), mapping=fields)  # type: ignore[arg-type]
+            for name, value in _encoded(update).items():
+                by_field[name][update.item_id] = value
             count += 1
+        pipe = self.client.pipeline(transaction=False)
+        for name, mapping in by_field.items():
+            if mapping:
+                pipe.hset(field_key(name), mapping=mapping)  # type: ignore[arg-type]
         await pipe.execute()
         return count
 
     async def lookup(self, item_ids: Sequence[str]) -> dict[str, CatalogItem]:
         """Known items among ``item_ids``; an item never loaded is absent from the result."""
+        if not item_ids:
+            return {}
         pipe = self.client.pipeline(transaction=False)
-        for item_id in item_ids:
-            pipe.hmget(item_key(item_id), list(_FIELDS))
-        rows = await pipe.execute()
+        for name in _LOOKUP:
+            pipe.hmget(field_key(name), list(item_ids))
+        columns = await pipe.execute()
         found = {}
-        for item_id, values in zip(item_ids, rows, strict=True):
-            item = _item(item_id, values)
-            if item is not None:
-                found[item_id] = item
+        for row, item_id in enumerate(item_ids):
+            category, in_stock, tags = (_text(col[row]) for col in columns)
+            if category is in_stock is tags is None:
+                continue
+            found[item_id] = CatalogItem(
+                item_id=item_id,
+                category=category,
+                in_stock=in_stock != "0",
+                tags=frozenset(tags.split(",")) if tags else frozenset(),
+            )
         return found
 
 

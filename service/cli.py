@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
         "micro-batched with unbatched inference on",
     )  # fmt: skip
     bench_parser.add_argument("--inference-seconds", type=float, default=5.0)
+    bench_parser.add_argument(
+        "--profile", action="store_true",
+        help="with --rates: sample the server worker with py-spy during a saturation run",
+    )  # fmt: skip
     bench_parser.set_defaults(func=bench)
 
     publish_parser = commands.add_parser(

@@ -39,7 +39,7 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # Micro-batching: at most this many requests share one model run...
     batch_max: Annotated[int, Meta(ge=1, le=4096)] = 32
     # ...and the first of them waits at most this long for company.
-    batch_wait_us: Annotated[int, Meta(ge=0, le=100_000)] = 200
+    batch_wait_us: Annotated[int, Meta(ge=0, le=100_000)] = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Events that could not reach Redis wait here, in order, until it answers again.
     buffer_events: Annotated[int, Meta(ge=0)] = 10_000

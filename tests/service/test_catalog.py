@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.carousel import Carousel
-from service.catalog import Catalog, ItemUpdate, item_key
+from service.catalog import Catalog, ItemUpdate, field_key
 from service.manifest import Manifest
 from service.policy import Boost, Recommendations, load
 from service.redis_server import RedisServer
@@ -22,6 +22,7 @@ from service.schema import StoredEvent
 from service.store import connect
 
 POLICY = load(None)
+FIELDS = ("category", "price", "margin", "in_stock", "tags")
 
 
 def test_partial_updates_keep_the_other_fields(
@@ -30,17 +31,18 @@ def test_partial_updates_keep_the_other_fields(
     full = {"item_id": "sku-1", "category": "tv", "price": 499.0, "margin": 80.0, "tags": ["new"]}
     assert http.put("/v1/catalog/items", json={"items": [full]}).json()["accepted"] == 1
     http.put("/v1/catalog/items", json={"items": [{"item_id": "sku-1", "in_stock": False}]})
-    assert redis_client.hgetall(item_key("sku-1")) == {
-        b"category": b"tv",
-        b"price": b"499.0",
-        b"margin": b"80.0",
-        b"tags": b"new",
-        b"in_stock": b"0",
+    stored = {f: redis_client.hget(field_key(f), "sku-1") for f in FIELDS}
+    assert stored == {
+        "category": b"tv",
+        "price": b"499.0",
+        "margin": b"80.0",
+        "tags": b"new",
+        "in_stock": b"0",
     }
     bad = http.put("/v1/catalog/items", json={"items": [{"item_id": "sku-2", "in_stock": "no"}]})
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "items[0].in_stock"
-    assert not redis_client.exists(item_key("sku-2"))
+    assert not any(redis_client.hexists(field_key(f), "sku-2") for f in FIELDS)
 
 
 def test_an_item_marked_out_of_stock_leaves_every_answer_at_once(

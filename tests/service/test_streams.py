@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import redis
 
+from service.catalog import field_key
 from service.redis_server import RedisServer
 from tests.conftest import ROOT, wait_for
 from training.events_jsonl import read_events_jsonl
@@ -60,8 +61,8 @@ def test_load_catalog_puts_every_item_into_the_service(
     result = load_catalog(catalog, str(http.base_url))
     assert result.returncode == 0, result.stderr
     assert "2500 items loaded" in result.stdout
-    assert redis_client.hget("w:item:{sku-7}", "in_stock") == b"0"
-    assert redis_client.hget("w:item:{sku-2498}", "in_stock") == b"1"
+    assert redis_client.hget(field_key("in_stock"), "sku-7") == b"0"
+    assert redis_client.hget(field_key("in_stock"), "sku-2498") == b"1"
 
     catalog.write_text(lines[0] + "\n" + '{"item_id": "sku-x", "price": "free"}\n')
     bad = load_catalog(catalog, str(http.base_url))
