@@ -81,7 +81,8 @@ class Service:
 
 @pytest.fixture(scope="session")
 def service(redis_server: RedisServer, artefact: Path) -> Iterator[Service]:
-    with Service(redis_server.url, WITRYNA_MAX_BODY_BYTES="65536") as running:
+    env = {"WITRYNA_MAX_BODY_BYTES": "65536", "WITRYNA_BENCH_ROUTES": "1"}
+    with Service(redis_server.url, **env) as running:
         yield running
 
 

@@ -12,15 +12,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from service.encoding import FIRST_ID
-from training.export import export
-from training.model import IntentRanker, ModelConfig
-from training.train import CHECKPOINT_FORMAT, save_checkpoint
 
 
 def checkpoint(items: int, seed: int) -> dict[str, Any]:
+    # Torch loads here, not at import: `witryna --help` and serving must not pay for it.
+    import torch
+
+    from training.model import IntentRanker, ModelConfig
+    from training.train import CHECKPOINT_FORMAT
+
     torch.manual_seed(seed)
     names = [f"sku-{i:07d}" for i in range(items)]
     categories = [f"cat-{i}" for i in range(24)]
@@ -40,6 +41,9 @@ def checkpoint(items: int, seed: int) -> dict[str, Any]:
 
 
 def command(args: argparse.Namespace) -> int:
+    from training.export import export
+    from training.train import save_checkpoint
+
     for items in args.items:
         with tempfile.TemporaryDirectory() as tmp:
             path = save_checkpoint(checkpoint(items, args.seed), Path(tmp) / "model.pt")

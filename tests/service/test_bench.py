@@ -11,16 +11,26 @@ from tests.conftest import ROOT, Service
 def test_bench_reports_latency_against_its_floor(service: Service, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "service", "bench", "--url", service.url,
-         "--requests", "60", "--out", str(tmp_path)],
+         "--requests", "60", "--rates", "100", "--seconds", "2", "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
         env={"PATH": "/usr/bin:/bin", "WITRYNA_MODELS_DIR": str(ROOT / "models")},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "POST /v1/page-views" in result.stdout
-    (report,) = tmp_path.glob("sequential-*.json")
+    (report,) = tmp_path.glob("bench-*.json")
     figures = json.loads(report.read_text())
     assert figures["requests"] == 60
     assert 0 < figures["page_view"]["median_ms"] <= figures["page_view"]["p99_ms"]
     assert figures["ratio_median"] == (
         figures["page_view"]["median_ms"] / figures["floor_healthz"]["median_ms"]
+    )
+    runs = {(run["path"], run["rate"]): run for run in figures["load"]}
+    assert set(runs) == {
+        ("/v1/page-views", 100.0), ("/v1/floor", 100.0),
+        ("/v1/page-views", "saturation"), ("/v1/floor", "saturation"),
+    }  # fmt: skip
+    assert all(run["errors"] == 0 and run["throughput"] > 0 for run in runs.values())
+    assert figures["saturation_ratio"] == (
+        runs["/v1/page-views", "saturation"]["throughput"]
+        / runs["/v1/floor", "saturation"]["throughput"]
     )
