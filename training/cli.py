@@ -38,6 +38,17 @@ def register(subparsers: Any) -> None:
         "and type:VALUE=EVENT_TYPE such as type:buy=purchase (repeatable)",
     )
     data.add_argument("--events", type=Path, help="Witryna events JSONL (= --format witryna)")
+    data.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="hold the sessions in memory rather than encode them to --cache-dir first",
+    )
+    data.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path("build/cache"),
+        help="where encoded data is memory-mapped from (reused while the file is unchanged)",
+    )
     train.add_argument("--sessions", type=int, default=DEFAULT_SESSIONS, help="simulated sessions")
     train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="passes over the data")
     train.add_argument("--seed", type=int, default=0, help="seed of simulation and training")
@@ -67,7 +78,7 @@ def train_command(args: argparse.Namespace) -> int:
     from training import distributed
     from training.adapters import AdapterError
     from training.simulator import simulate
-    from training.train import TrainConfig, save_checkpoint, train
+    from training.train import train
     from training.treatment import LoggedTreatment, logged_treatments
 
     distributed.setup()  # under torchrun: join the ranks; otherwise nothing
@@ -75,7 +86,10 @@ def train_command(args: argparse.Namespace) -> int:
     main = distributed.is_main()
     # Only simulated sessions come with a logged incentive holdout to train the uplift heads.
     treatments: dict[str, LoggedTreatment] | None = None
-    if args.events is not None or args.data:
+    from_file = args.events is not None or bool(args.data)
+    if from_file and not args.in_memory:
+        return _finish(args, _train_from_file(args))
+    if from_file:
         try:
             sessions, source = _read_data(args, progress=main)
         except AdapterError as exc:
@@ -91,8 +105,37 @@ def train_command(args: argparse.Namespace) -> int:
         return 2
     if main:
         print(f"training on {source}", file=sys.stderr)
-    result = train(sessions, TrainConfig(epochs=args.epochs, seed=args.seed), treatments)
+    return _finish(args, train(sessions, _config(args), treatments))
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from training.train import TrainConfig
+
+    return TrainConfig(epochs=args.epochs, seed=args.seed)
+
+
+def _train_from_file(args: argparse.Namespace) -> Any:
+    """The ``TrainResult`` of the disk-backed path, or an exit status on a bad request."""
+    from training.adapters import AdapterError
+    from training.train import train_from_file
+
+    try:
+        paths, fmt = _paths_and_format(args)
+        return train_from_file(paths, fmt, _config(args), args.map, args.cache_dir)
+    except AdapterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _finish(args: argparse.Namespace, result: Any) -> int:
+    """Rank 0 writes the checkpoint and prints the metrics; an int is an exit status."""
+    from training import distributed
+    from training.train import save_checkpoint
+
+    if isinstance(result, int):
+        return result
     world_size = distributed.world_size()
+    main = distributed.is_main()
     distributed.teardown()
     if not main:  # rank 0 alone writes and reports
         return 0
@@ -107,19 +150,24 @@ def train_command(args: argparse.Namespace) -> int:
 
 def _read_data(args: argparse.Namespace, progress: bool) -> tuple[list[Any], str]:
     """Sessions of ``--data``/``--events``; raises ``AdapterError`` on a bad request."""
-    from training.adapters import AdapterError, read_sessions
+    from training.adapters import read_sessions
+
+    paths, fmt = _paths_and_format(args)
+    sessions = list(read_sessions(paths, fmt, args.map, progress=progress))
+    names = ", ".join(str(path) for path in paths)
+    return sessions, f"{len(sessions)} sessions from {names} ({fmt})"
+
+
+def _paths_and_format(args: argparse.Namespace) -> tuple[list[Path], str]:
+    from training.adapters import AdapterError
 
     if args.events is not None:
         if args.data:
             raise AdapterError("give --events or --data, not both")
-        paths, fmt = [args.events], "witryna"
-    else:
-        paths, fmt = args.data, args.format
-    if fmt is None:
+        return [args.events], "witryna"
+    if args.format is None:
         raise AdapterError("--data needs --format (one of: rees46, otto, ..., see --help)")
-    sessions = list(read_sessions(paths, fmt, args.map, progress=progress))
-    names = ", ".join(str(path) for path in paths)
-    return sessions, f"{len(sessions)} sessions from {names} ({fmt})"
+    return list(args.data), args.format
 
 
 def export_command(args: argparse.Namespace) -> int:

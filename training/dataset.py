@@ -67,9 +67,16 @@ def encode_sessions(
 
 
 def prefix_pairs(sessions_encoded: Sequence[Encoded]) -> Pairs:
-    """Every ``(session, k)`` with ``1 <= k <= len(session)``."""
-    pairs = [(s, k) for s, seq in enumerate(sessions_encoded) for k in range(1, len(seq) + 1)]
-    return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    """Every ``(session, k)`` with ``1 <= k <= len(session)``, session by session."""
+    # Vectorised (a list of tuples costs ~100 bytes a prefix); disk-backed sessions
+    # (training/disk_dataset.py) give their lengths without reading the events.
+    lengths = getattr(sessions_encoded, "lengths", None)
+    if lengths is None:
+        lengths = np.array([len(seq) for seq in sessions_encoded], dtype=np.int64)
+    sessions = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    k = np.arange(len(sessions), dtype=np.int64) - starts + 1
+    return np.stack([sessions, k], axis=1).astype(np.int64, copy=False)
 
 
 def prefix_batch(sessions_encoded: Sequence[Encoded], index_pairs: Pairs, max_len: int) -> Encoded:

@@ -10,10 +10,10 @@ import os
 import random
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,8 +23,8 @@ from tqdm import tqdm
 from service.encoding import FIRST_ID, Vocabulary
 from service.schema import StoredEvent
 from training import distributed
+from training.adapters import AdapterError
 from training.dataset import (
-    EncodedSessions,
     Pairs,
     encode_sessions,
     fingerprint,
@@ -33,11 +33,19 @@ from training.dataset import (
     prefix_pairs,
     prefix_targets,
 )
+from training.disk_dataset import DEFAULT_CACHE_ROOT, encode_file
 from training.labels import IGNORE
 from training.metrics import intent_metrics
 from training.model import IntentRanker, ModelConfig
 from training.treatment import LoggedTreatment, uplift_loss
 from training.uplift import heldout_qini
+
+if TYPE_CHECKING:
+    from training.dataset import EncodedSessions
+    from training.disk_dataset import DiskSessions
+
+    # In memory (simulated sessions) or memory-mapped (files): the same interface.
+    TrainingData = EncodedSessions | DiskSessions
 
 CHECKPOINT_FORMAT = 1
 POPULAR_ITEMS = 50
@@ -95,10 +103,59 @@ def train(
     train_sessions, heldout_sessions = split_by_time(sessions, config.holdout)
     vocab = Vocabulary.build(event for events in train_sessions for event in events)
     train_data = encode_sessions(train_sessions, vocab, treatments)
+    heldout = encode_sessions(heldout_sessions, vocab)
+    return _train_encoded(
+        train_data,
+        heldout,
+        vocab,
+        config,
+        started,
+        lambda model: heldout_qini(model, vocab, heldout_sessions, treatments),
+    )
+
+
+def train_from_file(
+    paths: Path | Sequence[Path],
+    fmt: str,
+    config: TrainConfig,
+    mapping: Sequence[str] | None = None,
+    cache_root: Path = DEFAULT_CACHE_ROOT,
+    **read: int,
+) -> TrainResult:
+    """``train`` on a clickstream file without holding it in memory: one streaming pass
+    encodes it to memory-mapped arrays under ``cache_root`` (reused while the file is
+    unchanged), and batches are read from there. Same split, vocabulary and model as
+    ``train(list(read_sessions(...)))``; raises ``AdapterError`` on a bad request.
+    ``read``: the sessioniser's ``max_open`` and ``reorder`` (``encode_file``)."""
+    started = time.perf_counter()
+    seed_everything(config.seed)
+    progress = config.progress and distributed.is_main()
+    encoded = encode_file(paths, fmt, config.holdout, mapping, cache_root, progress, **read)
+    n_train, n_heldout = len(encoded.train), len(encoded.heldout)
+    if n_train + n_heldout < 2:
+        got = n_train + n_heldout
+        raise AdapterError(f"need at least 2 sessions to train and evaluate, got {got}")
+    if progress:
+        print(
+            f"training on {n_train} sessions, {n_heldout} held out, from {encoded.folder}",
+            file=sys.stderr,
+        )
+    return _train_encoded(encoded.train, encoded.heldout, encoded.vocab, config, started)
+
+
+def _train_encoded(
+    train_data: TrainingData,
+    heldout: TrainingData,
+    vocab: Vocabulary,
+    config: TrainConfig,
+    started: float,
+    extra_metrics: Callable[[IntentRanker], dict[str, float]] | None = None,
+) -> TrainResult:
     model = IntentRanker(_model_config(config, vocab))
     _fit(model, train_data, config)
-    metrics = evaluate(model, train_data, encode_sessions(heldout_sessions, vocab), config)
-    metrics |= heldout_qini(model, vocab, heldout_sessions, treatments)
+    metrics = evaluate(model, train_data, heldout, config)
+    if extra_metrics is not None:
+        metrics |= extra_metrics(model)
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "config": model.config.to_dict(),
@@ -128,7 +185,7 @@ def _model_config(config: TrainConfig, vocab: Vocabulary) -> ModelConfig:
     )
 
 
-def _fit(model: IntentRanker, data: EncodedSessions, config: TrainConfig) -> None:
+def _fit(model: IntentRanker, data: TrainingData, config: TrainConfig) -> None:
     # Under torchrun each rank trains on its own shard; one process: all of them.
     pairs = distributed.shard(prefix_pairs(data.encoded))
     rng = np.random.default_rng(config.seed)
@@ -162,7 +219,7 @@ def _fit(model: IntentRanker, data: EncodedSessions, config: TrainConfig) -> Non
     model.eval()
 
 
-def _loss(model: IntentRanker, data: EncodedSessions, batch: Pairs, max_len: int) -> Tensor:
+def _loss(model: IntentRanker, data: TrainingData, batch: Pairs, max_len: int) -> Tensor:
     events = torch.from_numpy(prefix_batch(data.encoded, batch, max_len))
     intents, items = (torch.from_numpy(t) for t in prefix_targets(data, batch))
     intent_logits, item_logits, outcome_logits = model.heads(events)
@@ -176,7 +233,7 @@ def _loss(model: IntentRanker, data: EncodedSessions, batch: Pairs, max_len: int
 
 @torch.no_grad()
 def predict(
-    model: IntentRanker, data: EncodedSessions, pairs: Pairs, max_len: int, batch_size: int = 512
+    model: IntentRanker, data: TrainingData, pairs: Pairs, max_len: int, batch_size: int = 512
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(intent_probs, top_items)`` for the prefixes, in the order of ``pairs``."""
     model.eval()
@@ -192,7 +249,7 @@ def predict(
 
 
 def evaluate(
-    model: IntentRanker, train_data: EncodedSessions, heldout: EncodedSessions, config: TrainConfig
+    model: IntentRanker, train_data: TrainingData, heldout: TrainingData, config: TrainConfig
 ) -> dict[str, float]:
     pairs = prefix_pairs(heldout.encoded)
     if not len(pairs):
