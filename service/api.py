@@ -7,7 +7,6 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
-from litestar.background_tasks import BackgroundTask
 from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
 
@@ -29,32 +28,29 @@ def routes(services: Services) -> list[HTTPRouteHandler]:
     @post(
         "/v1/page-views", status_code=200, tags=["storefront"], operation_class=json_body(PageView)
     )
-    async def page_view(request: Request[Any, Any, Any]) -> Response[Decision]:
+    async def page_view(request: Request[Any, Any, Any]) -> Decision:
         """Record a page view and answer with what this visitor's page should show."""
         data = bodies.page_view(await request.body())
         event = data.to_event(time.time())
         history = await services.store.append_and_read(event)
         policy, decider = services.policy, services.decider
         if history is None:
-            decision, _ = await decider.fallback(
-                data, [event], policy, "degraded:redis_unavailable"
-            )
-            return Response(decision)
+            cause = "degraded:redis_unavailable"
+            return (await decider.fallback(data, [event], policy, cause))[0]
         decision, log = await decider.decide(data, history, policy)
-        if not history.consent:
-            return Response(decision)
-        return Response(decision, background=BackgroundTask(services.record, [event], log))
+        if history.consent:
+            services.record([event], log)
+        return decision
 
     @post("/v1/events", status_code=202, tags=["storefront"], operation_class=json_body(EventBatch))
-    async def events(request: Request[Any, Any, Any]) -> Response[Accepted]:
+    async def events(request: Request[Any, Any, Any]) -> Accepted:
         """Record a batch of events from any channel, in the one event schema."""
         data = bodies.event_batch(await request.body())
         now = time.time()
         batch = [stored(event, now) for event in data.events]
         written = await services.store.append_many(batch)
-        accepted = Accepted(accepted=len(batch), buffered=written.buffered)
-        task = BackgroundTask(services.record, written.kept, None)
-        return Response(accepted, status_code=202, background=task)
+        services.record(written.kept, None)
+        return Accepted(accepted=len(batch), buffered=written.buffered)
 
     @put("/v1/catalog/items", tags=["catalogue"], operation_class=json_body(ItemBatch))
     async def catalog_items(request: Request[Any, Any, Any]) -> Accepted:
