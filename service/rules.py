@@ -70,7 +70,7 @@ def _profile_segments(profile: Mapping[str, str]) -> set[str]:
         found.add("researched_online")
     if "researched_online" in found and "store_visitor" in found:
         found.add("online_to_store")
-    if count("purchases") or count("type:purchase"):
+    if count("type:purchase"):
         found.add("customer")
     return found
 

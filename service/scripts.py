@@ -4,9 +4,10 @@ runs unchanged on a Redis Cluster."""
 from __future__ import annotations
 
 # KEYS: alias, consent, events, profile of the id written to.
-# ARGV: member, ts, type, category, channel, hour, price, brand, history_len, ttl, read.
+# ARGV: member, ts, type, category, channel, hour, price, brand, history_len, ttl, read,
+# then the profile fields to read back.
 # Returns {"noconsent"}, {"alias", person} (the id is linked: write to the person instead)
-# or {"ok", [recent members], [profile field, value, ...]}.
+# or {"ok", [recent members], [values of the profile fields asked for]}.
 RECORD = """
 if redis.call('GET', KEYS[2]) == '0' then return {'noconsent'} end
 local person = redis.call('GET', KEYS[1])
@@ -33,7 +34,8 @@ end
 redis.call('EXPIRE', KEYS[3], ttl)
 redis.call('EXPIRE', KEYS[4], ttl)
 if ARGV[11] == '1' then
-  return {'ok', redis.call('ZRANGE', KEYS[3], -n, -1), redis.call('HGETALL', KEYS[4])}
+  return {'ok', redis.call('ZRANGE', KEYS[3], -n, -1),
+          redis.call('HMGET', KEYS[4], unpack(ARGV, 12))}
 end
 return {'ok'}
 """

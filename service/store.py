@@ -22,6 +22,11 @@ from service.errors import BufferFull
 from service.keys import alias_key, consent_key, events_key, profile_key
 from service.schema import StoredEvent
 
+# The profile counters a page view reads back: those its segments are made of.
+PROFILE_FIELDS = (
+    "ch:web", "ch:app", "ch:store", "ch:pos", "type:product_view", "type:purchase",
+)  # fmt: skip
+
 log = logging.getLogger(__name__)
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -62,6 +67,7 @@ def _args(event: StoredEvent, history_len: int, ttl_s: int, read: bool) -> list[
         _encode(event), ts, event.type, event.category or "", event.channel,
         datetime.fromtimestamp(ts, UTC).hour, "" if event.price is None else event.price,
         event.brand or "", history_len, ttl_s, "1" if read else "0",
+        *(PROFILE_FIELDS if read else ()),
     ]  # fmt: skip
 
 
@@ -102,8 +108,11 @@ class EventStore:
             return None
         if _text(reply[0]) == "noconsent":
             return History(events=[event], profile={}, consent=False)
-        flat = [_text(v) for v in reply[2]]
-        profile = dict(zip(flat[::2], flat[1::2], strict=True))
+        profile = {
+            name: _text(value)
+            for name, value in zip(PROFILE_FIELDS, reply[2], strict=True)
+            if value is not None
+        }
         return History(events=[decode_event(raw) for raw in reply[1]], profile=profile)
 
     async def append_many(self, events: Sequence[StoredEvent]) -> Written:
