@@ -24,7 +24,9 @@ from training.treatment import LoggedTreatment, treatments_for
 __all__ = [
     "EncodedSessions",
     "PrefixDataset",
+    "block_shuffled_batches",
     "encode_sessions",
+    "epoch_batches",
     "fingerprint",
     "group_sessions",
     "length_bucketed_batches",
@@ -69,7 +71,11 @@ def encode_sessions(
 def prefix_pairs(sessions_encoded: Sequence[Encoded]) -> Pairs:
     """Every ``(session, k)`` with ``1 <= k <= len(session)``, session by session."""
     # Vectorised (a list of tuples costs ~100 bytes a prefix); disk-backed sessions
-    # (training/disk_dataset.py) give their lengths without reading the events.
+    # (training/disk_dataset.py) keep theirs in a memory-mapped file, 16 bytes a prefix
+    # that would otherwise all sit in memory.
+    stored = getattr(sessions_encoded, "pairs", None)
+    if stored is not None:
+        return stored
     lengths = getattr(sessions_encoded, "lengths", None)
     if lengths is None:
         lengths = np.array([len(seq) for seq in sessions_encoded], dtype=np.int64)
@@ -112,6 +118,37 @@ def length_bucketed_batches(
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     for index in rng.permutation(len(batches)):
         yield batches[index]
+
+
+def block_shuffled_batches(
+    pairs: Pairs, batch_size: int, rng: np.random.Generator, pool: int = 32, mix: int = 8
+) -> Iterator[Pairs]:
+    """``length_bucketed_batches`` for pairs too many for memory (a memory-mapped file):
+    blocks of ``batch_size * pool`` pairs are visited in random order, ``mix`` at a time
+    read, shuffled together, bucketed by length and yielded in random order. Memory is
+    ``mix`` blocks, not the epoch. Pairs lie session by session in start-time order, so
+    ``mix`` blocks from across the file make a batch less all-one-period than one block.
+    The batch count is ``ceil(len(pairs) / batch_size)``, like the in-memory one's, and
+    depends only on ``len(pairs)`` and ``rng``: every torchrun rank gets the same count."""
+    block = batch_size * pool
+    blocks = rng.permutation(-(-len(pairs) // block))
+    for first in range(0, len(blocks), mix):
+        chunk = np.concatenate(
+            [np.asarray(pairs[b * block : (b + 1) * block]) for b in blocks[first : first + mix]]
+        )
+        chunk = chunk[rng.permutation(len(chunk))]
+        chunk = chunk[np.argsort(chunk[:, 1], kind="stable")]
+        batches = [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+        for index in rng.permutation(len(batches)):
+            yield batches[index]
+
+
+def epoch_batches(pairs: Pairs, batch_size: int, rng: np.random.Generator) -> Iterator[Pairs]:
+    """One epoch's batches: in blocks when the pairs are on disk (``DiskSessions``), else
+    the global shuffle, which the in-memory path keeps so that its results do not move."""
+    if isinstance(pairs, np.memmap):
+        return block_shuffled_batches(pairs, batch_size, rng)
+    return length_bucketed_batches(pairs, batch_size, rng)
 
 
 class PrefixDataset(Dataset[tuple[int, int]]):

@@ -7,6 +7,8 @@ One streaming pass over the file encodes every session through the same encoder 
 - ``intents.bin``, ``next_items.bin``: int64 ``[total_events]``, the prefix targets
 - ``offsets.npy``: int64 ``[n_sessions + 1]``; session ``s`` is rows ``offsets[s]:offsets[s+1]``
 - ``start_ts.npy``: float64 ``[n_sessions]``, for the split by time
+- ``train_pairs.bin``, ``heldout_pairs.bin``: int64 ``[prefixes, 2]``, ``prefix_pairs`` of
+  each side, so that training holds no per-prefix array (16 bytes a prefix) in memory
 
 The vocabulary must come from the training sessions only, and which sessions those are is
 known only once every start time has been seen. So items and categories are first encoded
@@ -46,7 +48,7 @@ from training.adapters import read_sessions
 from training.adapters.sessions import MAX_OPEN, REORDER
 from training.labels import IGNORE, session_labels
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: prefix pairs on disk
 DEFAULT_CACHE_ROOT = Path("build/cache")
 _ITEM, _CATEGORY = FEATURES.index("item"), FEATURES.index("category")
 # Rows per write and per remap step: large enough for fast numpy, small next to memory.
@@ -57,11 +59,19 @@ class Ragged:
     """Rows of a flat array, session by session, in the order ``order`` names them; indexes
     like the list of per-session arrays that ``EncodedSessions`` holds."""
 
-    def __init__(self, flat: np.ndarray, offsets: npt.NDArray[np.int64], order: np.ndarray):
+    def __init__(
+        self,
+        flat: np.ndarray,
+        offsets: npt.NDArray[np.int64],
+        order: np.ndarray,
+        pairs: np.ndarray | None = None,
+    ):
         # A plain ndarray view of the memmap: slicing a memmap subclass costs more per call.
         self.flat = np.asarray(flat)
         self.offsets = offsets
         self.order = np.asarray(order, dtype=np.int64)
+        # ``prefix_pairs`` of these sessions, memory-mapped; it returns them as they are.
+        self.pairs = pairs
 
     def __len__(self) -> int:
         return len(self.order)
@@ -168,11 +178,17 @@ def load(folder: Path) -> DiskEncoding:
     order = np.load(folder / "order.npy")
     cut = meta["n_train"]
 
-    def view(sessions: np.ndarray) -> DiskSessions:
-        return DiskSessions(*(Ragged(a, offsets, sessions) for a in (events, intents, next_items)))
+    def view(sessions: np.ndarray, side: str) -> DiskSessions:
+        n_pairs = int(np.diff(offsets)[sessions].sum())
+        pairs = _memmap(folder / f"{side}_pairs.bin", (n_pairs, 2))
+        return DiskSessions(
+            Ragged(events, offsets, sessions, pairs),
+            Ragged(intents, offsets, sessions),
+            Ragged(next_items, offsets, sessions),
+        )
 
     vocab = Vocabulary(meta["items"], meta["categories"])
-    return DiskEncoding(vocab, view(order[:cut]), view(order[cut:]), folder)
+    return DiskEncoding(vocab, view(order[:cut], "train"), view(order[cut:], "heldout"), folder)
 
 
 def _memmap(path: Path, shape: tuple[int, ...]) -> np.ndarray:
@@ -258,6 +274,9 @@ def _write(
     np.save(folder / "offsets.npy", offsets)
     np.save(folder / "start_ts.npy", start_ts)
     np.save(folder / "order.npy", order)
+    lengths = np.diff(offsets)
+    _write_pairs(folder / "train_pairs.bin", lengths[order[:n_train]])
+    _write_pairs(folder / "heldout_pairs.bin", lengths[order[n_train:]])
     meta = {
         "n_events": int(offsets[-1]),
         "n_sessions": len(order),
@@ -267,6 +286,17 @@ def _write(
         "categories": vocab.categories,
     }
     (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def _write_pairs(path: Path, lengths: npt.NDArray[np.int64]) -> None:
+    """``prefix_pairs`` of sessions of these lengths, a chunk of sessions at a time."""
+    with path.open("wb") as handle:
+        for first in range(0, len(lengths), _CHUNK_ROWS):
+            part = lengths[first : first + _CHUNK_ROWS]
+            sessions = np.repeat(np.arange(first, first + len(part), dtype=np.int64), part)
+            starts = np.repeat(np.cumsum(part) - part, part)
+            k = np.arange(len(sessions), dtype=np.int64) - starts + 1
+            np.stack([sessions, k], axis=1).astype(np.int64, copy=False).tofile(handle)
 
 
 def _finalise(

@@ -27,8 +27,8 @@ from training.adapters import AdapterError
 from training.dataset import (
     Pairs,
     encode_sessions,
+    epoch_batches,
     fingerprint,
-    length_bucketed_batches,
     prefix_batch,
     prefix_pairs,
     prefix_targets,
@@ -206,7 +206,7 @@ def _fit(model: IntentRanker, data: TrainingData, config: TrainConfig) -> None:
     )
     net = distributed.wrap(model)  # the model itself unless under torchrun
     for epoch in range(config.epochs):
-        for batch in length_bucketed_batches(pairs, config.batch_size, rng):
+        for batch in epoch_batches(pairs, config.batch_size, rng):
             loss = _loss(net, data, batch, config.max_len)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

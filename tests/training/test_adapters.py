@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -215,6 +216,39 @@ def test_a_bad_mapping_is_an_error_naming_file_line_and_column(tmp_path: Path) -
         ColumnMapping.parse("type:buy=buy_now")
     with pytest.raises(AdapterError, match="fixed columns"):
         next(read_sessions(path, "rees46", "visitor_id=user", progress=False))
+
+
+def write_time_ordered(path: Path, fmt: str, sessions: int) -> Path:
+    """One session starting every 30 s, three events over 5 minutes each, rows in time order:
+    about 20 sessions are live at any moment, however long the file."""
+    start = 1_569_888_000  # 2019-10-01 00:00 UTC
+    rows = sorted((start + 30 * s + offset, s) for s in range(sessions) for offset in (0, 120, 300))
+    with path.open("w") as handle:
+        if fmt == "rees46":
+            handle.write(REES46_HEADER + "\n")
+        else:
+            handle.write("user_id,sku_id,time,model_id,type,cate,brand\n")
+        for when, s in rows:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(when))
+            if fmt == "rees46":
+                handle.write(f"{stamp} UTC,view,{s % 97},1,,,1.00,{s},sess-{s}\n")
+            else:  # JData's clock is Beijing time, no session ids
+                handle.write(f"{s},{s % 97},{stamp},,1,8,1\n")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["rees46", "jdata"])
+def test_open_sessions_stay_bounded_on_a_time_ordered_file(tmp_path: Path, fmt: str) -> None:
+    n = 12_000
+    sessions, report = read(write_time_ordered(tmp_path / f"{fmt}.csv", fmt, n), fmt)
+    # Closed by the clock, not by the 200,000 limit, and none split or merged on the way.
+    assert len(sessions) == n
+    assert all(len(session) == 3 for session in sessions)
+    assert_ordered(sessions)
+    # 2 hours (30 minutes without ids) of starts every 30 s, plus the session being read.
+    grace = 2 * 3600 if fmt == "rees46" else SESSION_GAP_S
+    assert 0 < report.max_open_sessions <= grace / 30 + 20
+    assert report.max_open_sessions < n / 20
 
 
 def test_readers_stream_instead_of_loading_the_file(tmp_path: Path) -> None:

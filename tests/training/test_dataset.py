@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
@@ -9,7 +11,9 @@ from torch.utils.data import DataLoader
 from service.encoding import FEATURES, Vocabulary, encode_events, pad_left
 from training.dataset import (
     PrefixDataset,
+    block_shuffled_batches,
     encode_sessions,
+    epoch_batches,
     fingerprint,
     length_bucketed_batches,
     prefix_batch,
@@ -51,6 +55,24 @@ def test_bucketed_batches_cover_every_prefix_once() -> None:
     assert all(len(b) <= 8 for b in batches)
     seen = sorted(map(tuple, np.concatenate(batches).tolist()))
     assert seen == sorted(map(tuple, pairs.tolist()))
+
+
+def test_block_shuffled_batches_cover_a_memory_mapped_file_once(tmp_path: Path) -> None:
+    pairs = np.array([(s, k) for s in range(500) for k in range(1, s % 9 + 2)], dtype=np.int64)
+    pairs.tofile(tmp_path / "pairs.bin")
+    mapped = np.memmap(tmp_path / "pairs.bin", dtype=np.int64, mode="r", shape=pairs.shape)
+    batches = list(epoch_batches(mapped, 8, np.random.default_rng(0)))
+    # The same count as the in-memory shuffle gives, so the LR schedule and torchrun agree.
+    assert len(batches) == -(-len(pairs) // 8)
+    assert all(len(b) <= 8 for b in batches)
+    seen = sorted(map(tuple, np.concatenate(batches).tolist()))
+    assert seen == sorted(map(tuple, pairs.tolist()))
+    # Blocks of 32 pairs, two at a time: the first 8 batches hold two whole blocks, picked
+    # at random rather than the file's first two.
+    small = list(block_shuffled_batches(mapped, 8, np.random.default_rng(0), pool=4, mix=2))
+    first = np.concatenate(small[:8])
+    assert len(first) == 64
+    assert not np.isin(first[:, 0], pairs[:64, 0]).all()
 
 
 def test_fingerprint_tracks_the_data() -> None:

@@ -94,7 +94,12 @@ def read_sessions(
     bounded-buffer approximation); with ``progress`` a summary goes to stderr at the end."""
     report = report if report is not None else ReadReport()
     events = read_events(path, fmt, mapping, report=report, progress=progress)
-    return _counted(stream_sessions(events, gap_s, max_open, reorder), report, progress)
+
+    def on_open(count: int) -> None:
+        report.max_open_sessions = count
+
+    sessions = stream_sessions(events, gap_s, max_open, reorder, on_open)
+    return _counted(sessions, report, progress)
 
 
 def _counted(

@@ -35,6 +35,8 @@ class ReadReport:
     sessions: int = 0
     invalid: int = 0
     bytes_read: int = 0
+    # Most sessions held open at once while sessionising: what reading costs in memory.
+    max_open_sessions: int = 0
     files: list[str] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)
