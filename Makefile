@@ -59,7 +59,7 @@ $(BENCH_MODELS):
 	$(BIN)/witryna bench-models --items 20000 1000000 --out $@
 
 bench: venv redis model $(BENCH_MODELS) ## sequential, fixed-rate, saturation and batching figures (bench/results/)
-	$(BIN)/witryna bench --rates 250 500 1000 --seconds 10 --inference-models $(BENCH_MODELS)
+	$(BIN)/witryna bench --rates 250 500 1000 --seconds 10 --inference-models $(BENCH_MODELS) --profile
 
 # Overridable: `make loadtest LOAD_TIME=5m LOAD_USERS=100 LOAD_OUT=bench/results/locust-5min`.
 LOAD_USERS ?= 50

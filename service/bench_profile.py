@@ -67,7 +67,9 @@ def summarise(raw: Path, top: int = 15) -> dict[str, Any]:
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     total = 0
-    for line in raw.read_text().splitlines():
+    # py-spy needs ptrace rights; without them it writes nothing and the report says so.
+    text = raw.read_text() if raw.exists() else ""
+    for line in text.splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
