@@ -121,7 +121,8 @@ def routes(services: Services) -> list[HTTPRouteHandler]:
         """The least a page view can cost: one Redis round trip and one model run."""
         data = bodies.page_view(await request.body())
         event = data.to_event(time.time())
-        raw = await services.store.client.zrange(events_key(data.visitor_id), -50, -1)
+        recent = -services.settings.history_len
+        raw = await services.store.client.zrange(events_key(data.visitor_id), recent, -1)
         history = [decode_event(r) for r in raw if isinstance(r, bytes)] or [event]
         row = await services.decider.batcher.predict(services.runtime.encode_one(history))
         return {"events": len(history), "batch": row.batch_size}
