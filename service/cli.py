@@ -39,6 +39,8 @@ def serve(args: argparse.Namespace) -> int:
             workers=args.workers or settings.workers,
             factory=True,
             log_access=False,
+            # A worker that does not stop in time is killed, so the service always stops.
+            workers_kill_timeout=10,
         ).serve()
     finally:
         if private is not None:

@@ -28,6 +28,8 @@ from service.streams import DecisionLog, queue_decision, queue_events
 
 log = logging.getLogger(__name__)
 
+STOP_TIMEOUT_S = 3.0
+
 
 class Services:
     """Loads the model and the policy and opens Redis at start, not at import or construction."""
@@ -191,7 +193,14 @@ class Services:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._decider is not None:
+            self._decider.batcher.close()
         if self._store is not None:
-            await self._store.flush()
-            await self.write_logs()
+            # Last writes get a bounded time: a stopping worker must not hang on Redis.
+            with contextlib.suppress(TimeoutError, RedisError, OSError):
+                await asyncio.wait_for(self._final_writes(), timeout=STOP_TIMEOUT_S)
             await self._store.client.aclose()
+
+    async def _final_writes(self) -> None:
+        await self.store.flush()
+        await self.write_logs()
