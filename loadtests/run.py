@@ -19,9 +19,6 @@ from service.bench import local_stack
 from service.settings import Settings
 
 HERE = Path(__file__).resolve().parent
-# The load test's own variables share the WITRYNA_ prefix, but the service refuses any
-# WITRYNA_* variable it does not know: they go to Locust and are kept from the server.
-LOAD_PREFIX = "LOAD_"
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -53,8 +50,6 @@ def run_locust(args: argparse.Namespace, url: str, extra: list[str], env: dict[s
 def main(argv: list[str]) -> int:
     args, extra = parse(argv)
     locust_env = dict(os.environ)
-    for name in [n for n in os.environ if n.startswith(LOAD_PREFIX)]:
-        del os.environ[name]  # local_stack hands os.environ to the server
     if args.url:
         return run_locust(args, args.url, extra, locust_env)
     with local_stack(Settings.from_env()) as url:
