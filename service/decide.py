@@ -69,6 +69,7 @@ class Decider:
             intent: round(float(q), 6)
             for intent, q in zip(encoding.INTENTS, prediction.intent_probs[0], strict=True)
         }
+        shaping = policy.experiments_in(slots)
         decision = Decision(
             decision_id=uuid.uuid4().hex,
             visitor_id=view.visitor_id,
@@ -76,9 +77,7 @@ class Decider:
             intent=Intent(label=ctx.intent, probabilities=probabilities),
             slots=slots,
             degraded=False,
-            experiments={
-                e: arm for e, arm in ctx.arms.items() if e in policy.experiments_in(slots)
-            },
+            experiments={e: arm for e, arm in ctx.arms.items() if e in shaping},
         )
         return decision, self._log(decision, view, history, logs, ctx.buy_prob, ctx.uplift)
 

@@ -13,8 +13,8 @@ from service import scripts
 from service.errors import WitrynaError
 from service.keys import alias_key, aliases_key, consent_key, events_key, person_keys, profile_key
 from service.schema import StoredEvent, VisitorId
-from service.store import EventStore, decode_event
-from service.streams import DECISIONS_STREAM, EVENTS_STREAM
+from service.store import EventStore, decode_event, text
+from service.streams import DECISIONS_STREAM, EVENTS_STREAM, entries
 
 DAY_S = 86_400.0
 PRICE_BANDS = ((25.0, "budget"), (100.0, "mid"), (float("inf"), "premium"))
@@ -68,10 +68,6 @@ class LinkConflict(WitrynaError):
     title = "Already linked"
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _top(fields: dict[str, str], prefix: str, n: int = 5) -> dict[str, int]:
     counts = Counter({k[len(prefix) :]: int(v) for k, v in fields.items() if k.startswith(prefix)})
     return dict(counts.most_common(n))
@@ -118,7 +114,7 @@ class Identities:
 
     async def person_of(self, visitor: str) -> str:
         person = await self.client.get(alias_key(visitor))
-        return visitor if person is None else _text(person)
+        return visitor if person is None else text(person)
 
     async def identify(self, request: Identify) -> Linked:
         """Link an anonymous id to a customer, once; its events move to the customer."""
@@ -133,8 +129,8 @@ class Identities:
             keys=[alias_key(visitor), events_key(visitor), profile_key(visitor)],
             args=[customer, self.store.ttl_s],
         )
-        if _text(reply[0]) == "linked":
-            owner = _text(reply[1])
+        if text(reply[0]) == "linked":
+            owner = text(reply[1])
             if owner != customer:
                 raise LinkConflict(f"visitor_id {visitor!r} is linked to another customer")
             return Linked(
@@ -167,9 +163,9 @@ class Identities:
         fields, members, linked, consent = await pipe.execute()
         return describe(
             person,
-            sorted(_text(v) for v in linked),
+            sorted(text(v) for v in linked),
             consent is None,
-            {_text(k): _text(v) for k, v in fields.items()},
+            {text(k): text(v) for k, v in fields.items()},
             [decode_event(raw) for raw in members],
             time.time(),
         )
@@ -177,7 +173,7 @@ class Identities:
     async def erase(self, visitor: str) -> Erased:
         """Every key and stream entry of the person and all ids linked to it."""
         person = await self.person_of(visitor)
-        linked = {_text(v) for v in await self.client.smembers(aliases_key(person))}
+        linked = {text(v) for v in await self.client.smembers(aliases_key(person))}
         ids = sorted({person, visitor, *linked})
         keys = [key for i in ids for key in person_keys(i)]
         removed = int(await self.client.delete(*keys))
@@ -189,19 +185,11 @@ class Identities:
     async def _erase_streams(self, ids: set[str]) -> int:
         erased = 0
         for stream in (EVENTS_STREAM, DECISIONS_STREAM):
-            doomed: list[bytes | str] = []
-            start = "-"
-            while True:
-                batch = await self.client.xrange(stream, min=start, max="+", count=1000) or []
-                for entry_id, fields in batch:
-                    if entry_id is None:
-                        continue
-                    payload = next(iter((fields or {}).values()), b"")
-                    if _visitor_of(stream, payload) in ids:
-                        doomed.append(entry_id)
-                    start = f"({_text(entry_id)}"
-                if len(batch) < 1000:
-                    break
+            doomed = [
+                entry_id
+                async for entry_id, payload in entries(self.client, stream)
+                if _whose(payload).visitor_id in ids
+            ]
             if doomed:
                 erased += int(await self.client.xdel(stream, *doomed))
         return erased
@@ -214,10 +202,6 @@ class _Whose(Struct):
 
 
 _whose = msgspec.msgpack.Decoder(_Whose).decode
-
-
-def _visitor_of(stream: str, payload: bytes | str) -> str:
-    return _whose(payload.encode() if isinstance(payload, str) else payload).visitor_id
 
 
 def _as(event: StoredEvent, person: str) -> StoredEvent:

@@ -57,7 +57,8 @@ class Written(Struct, frozen=True, kw_only=True):
     kept: list[StoredEvent]
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
+    """A Redis reply as text: the client answers in bytes."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -100,16 +101,16 @@ class EventStore:
         args = _args(event, self.history_len, self.ttl_s, read=True)
         try:
             reply = await self._record(keys=self._keys(event.visitor_id), args=args)
-            if _text(reply[0]) == "alias":
-                reply = await self._record(keys=self._keys(_text(reply[1])), args=args)
+            if text(reply[0]) == "alias":
+                reply = await self._record(keys=self._keys(text(reply[1])), args=args)
         except (RedisError, OSError) as exc:
             log.warning("redis unreachable, page view buffered: %s", exc)
             self._buffer([event], strict=False)
             return None
-        if _text(reply[0]) == "noconsent":
+        if text(reply[0]) == "noconsent":
             return History(events=[event], profile={}, consent=False)
         profile = {
-            name: _text(value)
+            name: text(value)
             for name, value in zip(PROFILE_FIELDS, reply[2], strict=True)
             if value is not None
         }
@@ -135,12 +136,12 @@ class EventStore:
         """
         replies = await self._run([(e, e.visitor_id) for e in events])
         linked = [
-            (e, _text(r[1])) for e, r in zip(events, replies, strict=True) if _text(r[0]) == "alias"
+            (e, text(r[1])) for e, r in zip(events, replies, strict=True) if text(r[0]) == "alias"
         ]
         if linked:
             replies += await self._run(linked)
         written = [*events, *(e for e, _ in linked)]
-        return [e for e, reply in zip(written, replies, strict=True) if _text(reply[0]) == "ok"]
+        return [e for e, reply in zip(written, replies, strict=True) if text(reply[0]) == "ok"]
 
     async def _run(self, writes: Sequence[tuple[StoredEvent, str]]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)

@@ -55,14 +55,20 @@ def queue_decision(pipe: Pipeline, log: DecisionLog) -> None:
     pipe.xadd(DECISIONS_STREAM, {"d": _encode(log)}, maxlen=STREAM_MAXLEN, approximate=True)
 
 
-async def _entries(client: aioredis.Redis, stream: str, chunk: int) -> AsyncIterator[bytes]:
+async def entries(
+    client: aioredis.Redis, stream: str, chunk: int = 1000
+) -> AsyncIterator[tuple[str, bytes]]:
+    """``(entry id, payload)`` of every entry, oldest first, read ``chunk`` at a time."""
     start = "-"
     while True:
         batch = await client.xrange(stream, min=start, max="+", count=chunk) or []
-        for entry_id, fields in batch:
+        for raw_id, fields in batch:
+            if raw_id is None:
+                continue
+            entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
             payload = next(iter((fields or {}).values()), b"")
-            yield payload if isinstance(payload, bytes) else payload.encode()
-            start = f"({entry_id.decode() if isinstance(entry_id, bytes) else entry_id}"
+            yield entry_id, payload if isinstance(payload, bytes) else payload.encode()
+            start = f"({entry_id}"
         if len(batch) < chunk:
             return
 
@@ -80,7 +86,7 @@ async def export(
         if path is None:
             continue
         with path.open("wb") as out:
-            async for payload in _entries(client, stream, 1000):
+            async for _, payload in entries(client, stream):
                 out.write(_json.encode(decode(payload)) + b"\n")
                 counts[index] += 1
     return counts[0], counts[1]
