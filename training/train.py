@@ -59,12 +59,13 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 0.01
     holdout: float = 0.2
-    max_len: int = 50
-    top_k: int = 20
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    dropout: float = 0.1
+    # The architecture's defaults are the model's own, so the two cannot drift apart.
+    max_len: int = ModelConfig.max_len
+    top_k: int = ModelConfig.top_k
+    d_model: int = ModelConfig.d_model
+    n_layers: int = ModelConfig.n_layers
+    n_heads: int = ModelConfig.n_heads
+    dropout: float = ModelConfig.dropout
     progress: bool = True
 
 
