@@ -10,7 +10,7 @@ MODEL_NAME ?= demo
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv redis model run test lint format bench loadtest clean
+.PHONY: help venv redis browser model run test lint format bench loadtest sdk-size clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -28,6 +28,12 @@ redis: ## install redis-server from the system packages when it is not on PATH
 	@command -v redis-server >/dev/null || { \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 	@command -v redis-server
+
+browser: ## install Debian's Chromium and its driver for the browser tests when missing
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@command -v chromium chromedriver
 
 model: venv ## train, export and publish the demo model when models/ has none
 	@if ls models/$(MODEL_NAME)/*/manifest.json >/dev/null 2>&1; then \
@@ -50,7 +56,7 @@ format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: venv redis model lint ## set up, lint, then run the whole test suite
+test: venv redis browser model lint ## set up, lint, then run the whole test suite
 	$(BIN)/pytest
 
 BENCH_MODELS := build/bench-models
@@ -70,6 +76,12 @@ LOAD_OUT ?= bench/results/locust
 loadtest: venv redis model ## Locust shopper journeys on a local stack (LOAD_USERS, LOAD_TIME)
 	$(BIN)/python loadtests/run.py --users $(LOAD_USERS) --spawn-rate $(LOAD_RATE) \
 		--run-time $(LOAD_TIME) --out $(LOAD_OUT)
+
+sdk-size: ## minify witryna.js with terser (from npm) and print its minified and gzipped size
+	@mkdir -p build
+	npx --yes terser@5 service/static/witryna.js --compress --mangle --comments '/^!/' -o build/witryna.min.js
+	@echo "source $$(wc -c < service/static/witryna.js) B, minified $$(wc -c < build/witryna.min.js) B," \
+		"minified+gzip $$(gzip -9 -c build/witryna.min.js | wc -c) B"
 
 clean: ## remove the virtual environment, build outputs and caches
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

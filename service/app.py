@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
-from service import api, problems
+from service import api, problems, storefront
 from service.services import Services
 from service.settings import Settings
 
@@ -17,8 +18,12 @@ def create_app(settings: Settings) -> Litestar:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     services = Services(settings)
+    origins = settings.cors_origin_list
+    # text/plain bodies keep the SDK's calls "simple": no preflight unless a shop adds headers.
+    cors = CORSConfig(allow_origins=origins, allow_headers=["content-type"], max_age=600)
     return Litestar(
-        route_handlers=api.routes(services),
+        route_handlers=[*api.routes(services), *storefront.routes(settings)],
+        cors_config=cors if origins else None,
         on_startup=[services.start],
         on_shutdown=[services.stop],
         exception_handlers={Exception: problems.handle},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -12,6 +13,7 @@ from msgspec import Meta, Struct
 from service.errors import ConfigError
 
 PREFIX = "WITRYNA_"
+ORIGIN = re.compile(r"^(\*|https?://[^/\s]+)$")
 
 Port = Annotated[int, Meta(ge=0, le=65535)]
 Positive = Annotated[int, Meta(ge=1)]
@@ -44,8 +46,23 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # Events that could not reach Redis wait here, in order, until it answers again.
     buffer_events: Annotated[int, Meta(ge=0)] = 10_000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Shop origins allowed to call from the browser, comma-separated ("*" for any); empty: none.
+    cors_origins: str = ""
+    # How long witryna.js waits for a decision before it leaves the shop's default content.
+    sdk_timeout_ms: Annotated[int, Meta(ge=10, le=10_000)] = 150
+    # Serves the demo store at /demo.
+    demo: bool = True
     # Serves POST /v1/floor (one Redis round trip, one model run): `witryna bench`'s yardstick.
     bench_routes: bool = False
+
+    def __post_init__(self) -> None:
+        for origin in self.cors_origin_list:
+            if not ORIGIN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://shop.example")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

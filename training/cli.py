@@ -66,10 +66,12 @@ def register(subparsers: Any) -> None:
     export.set_defaults(func=export_command)
 
     from training.bench_models import add_parser as add_bench_models
+    from training.demo_catalogue import add_parser as add_demo_catalogue
     from training.evaluate_cli import add_parser as add_evaluate
 
     add_evaluate(subparsers)
     add_bench_models(subparsers)
+    add_demo_catalogue(subparsers)
 
 
 def train_command(args: argparse.Namespace) -> int:

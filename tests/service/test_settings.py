@@ -39,6 +39,8 @@ def test_settings_are_immutable() -> None:
         ({"WITRYNA_HISTORY_LEN": "0"}, "WITRYNA_HISTORY_LEN"),
         ({"WITRYNA_DEVICE": "tpu"}, "WITRYNA_DEVICE"),
         ({"WITRYNA_REDIS_ULR": "redis://x"}, "WITRYNA_REDIS_ULR is not a Witryna setting"),
+        ({"WITRYNA_CORS_ORIGINS": "https://ok.example,shop.example/"}, "WITRYNA_CORS_ORIGINS"),
+        ({"WITRYNA_SDK_TIMEOUT_MS": "0"}, "WITRYNA_SDK_TIMEOUT_MS"),
     ],
 )
 def test_a_bad_environment_names_the_variable(env: dict[str, str], named: str) -> None:

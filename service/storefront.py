@@ -1,0 +1,93 @@
+"""The storefront's files: the SDK at /sdk/witryna.js and the demo store at /demo.
+
+They are read and compressed once, when the app is built, and answered from memory with an
+ETag, so a shop's every page load costs the service no disk and little CPU.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.exceptions import NotFoundException
+from litestar.handlers import HTTPRouteHandler
+from msgspec import Struct
+
+from service.settings import Settings
+
+STATIC = Path(__file__).resolve().parent / "static"
+SDK_TIMEOUT = "timeoutMs: 150,"
+MEDIA_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+}
+
+
+class StaticFile(Struct, frozen=True):
+    body: bytes
+    gzipped: bytes
+    media_type: str
+    etag: str
+
+    @classmethod
+    def of(cls, body: bytes, suffix: str) -> StaticFile:
+        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        return cls(body, gzip.compress(body, 9, mtime=0), MEDIA_TYPES[suffix], etag)
+
+    def respond(self, request: Request[Any, Any, Any], cache: str) -> Response[bytes]:
+        headers = {"ETag": self.etag, "Cache-Control": cache, "Vary": "Accept-Encoding"}
+        if request.headers.get("if-none-match") == self.etag:
+            return Response(b"", status_code=304, headers=headers)
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            return Response(self.gzipped, media_type=self.media_type, headers=headers)
+        return Response(self.body, media_type=self.media_type, headers=headers)
+
+
+def sdk_file(settings: Settings) -> StaticFile:
+    """witryna.js with the service's timeout written in as its default."""
+    source = (STATIC / "witryna.js").read_text()
+    if SDK_TIMEOUT not in source:
+        raise RuntimeError(f"witryna.js has lost its {SDK_TIMEOUT!r} default")
+    served = source.replace(SDK_TIMEOUT, f"timeoutMs: {settings.sdk_timeout_ms},", 1)
+    return StaticFile.of(served.encode(), ".js")
+
+
+def demo_files() -> dict[str, StaticFile]:
+    folder = STATIC / "demo"
+    return {
+        path.name: StaticFile.of(path.read_bytes(), path.suffix)
+        for path in sorted(folder.iterdir())
+        if path.suffix in MEDIA_TYPES
+    }
+
+
+def routes(settings: Settings) -> list[HTTPRouteHandler]:
+    sdk = sdk_file(settings)
+
+    # Short: a fixed SDK reaches every shop within minutes; the ETag makes rechecks cheap.
+    @get("/sdk/witryna.js", tags=["storefront"], include_in_schema=False)
+    async def sdk_route(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return sdk.respond(request, "public, max-age=300")
+
+    if not settings.demo:
+        return [sdk_route]
+    demo = demo_files()
+
+    # Litestar treats /demo and /demo/ alike; the page names its files by absolute path.
+    @get("/demo", include_in_schema=False)
+    async def demo_index(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return demo["index.html"].respond(request, "no-cache")
+
+    @get("/demo/{name:str}", include_in_schema=False)
+    async def demo_file(name: str, request: Request[Any, Any, Any]) -> Response[bytes]:
+        found = demo.get(name)
+        if found is None:
+            raise NotFoundException(f"the demo store has no file {name!r}")
+        return found.respond(request, "no-cache")
+
+    return [sdk_route, demo_index, demo_file]
