@@ -10,16 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import redis
 
 from service.encoding import INTENTS
 from service.experiments import assign
+from service.keys import events_key
 from service.policy import load
 from service.redis_server import RedisServer, free_port
 from service.storefront import STATIC
 from tests.chromium import Browser, ShopHost, Unanswering, browser_for
-from tests.conftest import Service
+from tests.conftest import Service, wait_for
 
 SLOTS_JS = """
 return Array.from(document.querySelectorAll('[data-witryna-slot]')).map(function (e) {
@@ -125,6 +127,29 @@ def test_slots_follow_intent_from_browsing_to_an_abandoned_cart(
     assert DEFAULT_HERO not in abandoning["hero"][2]
     # The add-to-cart went through the SDK's event batch into the visitor's history.
     assert redis_client.exists(f"w:{{{abandoner}}}:events")
+    assert browser.script_errors() == []
+
+
+def test_a_carousel_click_leaves_by_beacon_as_the_page_unloads(
+    browser: Browser, store: Service, redis_client: redis.Redis
+) -> None:
+    view(browser, product(store.url, LAPTOPS[8]))
+    visitor = browser.js("return witryna.visitorId();")
+    # No timer flush for ten minutes: only the pagehide beacon can deliver the click.
+    browser.js("witryna('init', {flushMs: 600000});")
+    card = browser.driver.find_element(
+        "css selector", "[data-witryna-slot=recommendations] [data-witryna-item]"
+    )
+    clicked = card.get_attribute("data-witryna-item")
+    card.find_element("css selector", "a").click()  # navigates away at once
+
+    def clicks() -> list[str]:
+        raw = redis_client.zrange(events_key(visitor), 0, -1)
+        events = [msgspec.msgpack.decode(r) for r in raw]
+        return [e["item_id"] for e in events if e["type"] == "click"]
+
+    wait_for(lambda: bool(clicks()))
+    assert clicks() == [clicked]
     assert browser.script_errors() == []
 
 
