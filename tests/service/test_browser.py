@@ -189,6 +189,11 @@ def test_across_origins_and_with_the_service_stopped_pages_keep_their_default_co
             if "hero" in slots:
                 assert DEFAULT_HERO in slots["hero"][3]
             browser.screenshot(f"stopped{page.replace('?', '-').replace('&', '-')}")
+        browser.open(f"{shop.origin}/demo?p=product&id=sku-00030")
+        browser.decided()
+        browser.driver.find_element("id", "add").click()
+        assert browser.wait("document.getElementById('added').textContent"), "the shop still works"
+        assert browser.wait("witryna.pending() === 1"), "the undelivered event is kept for later"
         browser.driver.find_element("id", "drawer-toggle").click()
         assert "did not answer" in browser.driver.find_element("id", "drawer-status").text
         assert browser.script_errors() == []
@@ -223,6 +228,9 @@ def test_without_consent_no_request_leaves_the_page(
     browser.js("localStorage.setItem('witryna_consent', '0');")
     browser.open(f"{origin}/demo")
     assert browser.decided() == "no_consent"
+    assert browser.js("return witryna.decision().ms;") < 20, (
+        "without consent the SDK waits for nothing"
+    )
     browser.open(product(origin, LAPTOPS[0]))
     assert browser.decided() == "no_consent"
     browser.driver.find_element("id", "add").click()
