@@ -6,6 +6,7 @@
   var VISITOR = "witryna_vid";
   var SESSION = "witryna_sid";
   var CONSENT = "witryna_consent";
+  var UNSENT = "witryna_unsent";
   var SESSION_GAP_MS = 30 * 60 * 1000;
   var ID = /^[A-Za-z0-9._:@-]{1,128}$/;
   // The service rejects a whole batch for one unknown type, so unknown types never leave.
@@ -28,6 +29,7 @@
   };
   var queue = [];
   var inFlight = 0;
+  var failing = false;
   var flushTimer = 0;
   var last = { status: "idle", decision: null, ms: 0 };
 
@@ -289,6 +291,11 @@
     flushTimer = 0;
     if (!queue.length || !consented()) return;
     var batch = queue.splice(0, 1000);
+    // A beacon to a service that just failed would be lost: the next page sends these instead.
+    if (leaving && failing) {
+      store(UNSENT, JSON.stringify(batch), 1);
+      return;
+    }
     if (leaving && navigator.sendBeacon) {
       var blob = new Blob([JSON.stringify({ events: batch })], { type: "text/plain" });
       if (navigator.sendBeacon(config.endpoint + "/v1/events", blob)) return;
@@ -298,10 +305,12 @@
     post("/v1/events", { events: batch }, true).then(
       function (response) {
         inFlight -= 1;
+        failing = false;
         if (!response.ok) warn("events answered " + response.status);
       },
       function (error) {
         inFlight -= 1;
+        failing = true;
         warn(error);
         // Kept for the next flush, within bounds, so a blip loses nothing.
         queue = batch.concat(queue).slice(0, 1000);
@@ -313,6 +322,7 @@
     store(CONSENT, granted ? "1" : "0", 395);
     if (!granted) {
       queue = [];
+      forget(UNSENT);
       forget(VISITOR);
       forget(SESSION);
     }
@@ -361,6 +371,19 @@
       warn(error);
     }
   });
+
+  function resumeUnsent() {
+    var saved = readStored(UNSENT);
+    if (!saved) return;
+    forget(UNSENT);
+    queue = JSON.parse(saved).concat(queue).slice(0, 1000);
+    flushTimer = setTimeout(flush, config.flushMs);
+  }
+  try {
+    resumeUnsent();
+  } catch (error) {
+    warn(error);
+  }
 
   // Commands queued by the loader snippet before this file arrived run now, in order.
   var waiting = (window.witryna && window.witryna.q) || [];

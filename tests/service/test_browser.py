@@ -189,13 +189,25 @@ def test_across_origins_and_with_the_service_stopped_pages_keep_their_default_co
             if "hero" in slots:
                 assert DEFAULT_HERO in slots["hero"][3]
             browser.screenshot(f"stopped{page.replace('?', '-').replace('&', '-')}")
+        browser.driver.find_element("id", "drawer-toggle").click()
+        assert "did not answer" in browser.driver.find_element("id", "drawer-status").text
         browser.open(f"{shop.origin}/demo?p=product&id=sku-00030")
         browser.decided()
         browser.driver.find_element("id", "add").click()
         assert browser.wait("document.getElementById('added').textContent"), "the shop still works"
         assert browser.wait("witryna.pending() === 1"), "the undelivered event is kept for later"
-        browser.driver.find_element("id", "drawer-toggle").click()
-        assert "did not answer" in browser.driver.find_element("id", "drawer-status").text
+        browser.open(f"{shop.origin}/demo?p=cart")  # leaving while the service is down...
+        browser.decided()
+        assert browser.wait("witryna.pending() === 1"), "...the next page takes the event over"
+        visitor = browser.js("return witryna.visitorId();")
+        with Service(redis_server.url, **env) as back:
+            browser.open(f"{shop.origin}/demo?p=cart&endpoint={back.url}")
+            assert browser.decided() == "personalised"
+            assert browser.wait("witryna.pending() === 0"), "delivered once the service is back"
+        raw = redis.Redis(port=redis_server.port).zrange(
+            events_key(visitor), 0, -1
+        )  # after the stop
+        assert "add_to_cart" in [msgspec.msgpack.decode(r)["type"] for r in raw]
         assert browser.script_errors() == []
 
 
