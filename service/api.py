@@ -15,6 +15,7 @@ from service.catalog import ItemBatch, batch_decoder
 from service.experiments import ExperimentResult, results
 from service.identity import Consent, Erased, Identify, Linked, Profile
 from service.keys import events_key
+from service.metrics import CHART_LATENCY
 from service.openapi import json_body
 from service.schema import Accepted, Decision, EventBatch, PageView, stored
 from service.services import Services
@@ -26,7 +27,11 @@ consent_decoder = msgspec.json.Decoder(Consent)
 
 def routes(services: Services) -> list[HTTPRouteHandler]:
     @post(
-        "/v1/page-views", status_code=200, tags=["storefront"], operation_class=json_body(PageView)
+        "/v1/page-views",
+        status_code=200,
+        tags=["storefront"],
+        operation_class=json_body(PageView),
+        opt={CHART_LATENCY: True},
     )
     async def page_view(request: Request[Any, Any, Any]) -> Decision:
         """Record a page view and answer with what this visitor's page should show."""
@@ -36,10 +41,12 @@ def routes(services: Services) -> list[HTTPRouteHandler]:
         policy, decider = services.policy, services.decider
         if history is None:
             cause = "degraded:redis_unavailable"
-            return (await decider.fallback(data, [event], policy, cause))[0]
-        decision, log = await decider.decide(data, history, policy)
-        if history.consent:
-            services.record([event], log)
+            decision = (await decider.fallback(data, [event], policy, cause))[0]
+        else:
+            decision, log = await decider.decide(data, history, policy)
+            if history.consent:
+                services.record([event], log)
+        services.metrics.decided(decision, policy.slots)
         return decision
 
     @post("/v1/events", status_code=202, tags=["storefront"], operation_class=json_body(EventBatch))

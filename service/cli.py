@@ -30,11 +30,14 @@ def serve(args: argparse.Namespace) -> int:
         private = RedisServer()
         # The workers build their settings from the environment, so they learn the URL there.
         os.environ["WITRYNA_REDIS_URL"] = private.start()
+    port = settings.port if args.port is None else args.port
+    # Workers name their server by it when they pool their metrics (service/metrics_pool.py).
+    os.environ["WITRYNA_PORT"] = str(port)
     try:
         Server(
             APP_FACTORY,
             address=args.host or settings.host,
-            port=settings.port if args.port is None else args.port,
+            port=port,
             interface=Interfaces.ASGI,
             workers=args.workers or settings.workers,
             factory=True,

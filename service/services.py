@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from service.errors import ConfigError, WitrynaError
 from service.experiments import assign, converted_key, exposed_key
 from service.identity import Identities
 from service.manifest import current_artefact
+from service.metrics import Metrics
+from service.metrics_pool import MetricsPool, pool_key
 from service.publish import validate
 from service.runtime import ModelRuntime
 from service.schema import StoredEvent
@@ -50,6 +53,8 @@ class Services:
         self.policy_error: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._logs: list[tuple[Sequence[StoredEvent], DecisionLog | None]] = []
+        self.metrics = Metrics()
+        self._metrics_pool: MetricsPool | None = None
 
     @property
     def store(self) -> EventStore:
@@ -77,6 +82,11 @@ class Services:
         return self._policy
 
     @property
+    def metrics_pool(self) -> MetricsPool:
+        assert self._metrics_pool is not None, "services not started"
+        return self._metrics_pool
+
+    @property
     def runtime(self) -> ModelRuntime:
         return self.decider.runtime
 
@@ -96,8 +106,15 @@ class Services:
             log.warning("redis at %s does not answer yet; serving degraded", s.redis_url)
         self._tasks.append(asyncio.create_task(self._store.flush_forever()))
         self._tasks.append(asyncio.create_task(self.write_logs_forever()))
+        # Host and port name the server: its workers, and no one else's, pool their metrics.
+        key = pool_key(socket.gethostname(), s.port)
+        self._metrics_pool = MetricsPool(client, key, self.metrics, self._versions)
+        self._tasks.append(asyncio.create_task(self._metrics_pool.publish_forever()))
         if s.model_poll_s > 0:
             self._tasks.append(asyncio.create_task(self.watch(s.model_poll_s)))
+
+    def _versions(self) -> tuple[str, str]:
+        return self.runtime.version, self.policy.version
 
     def _load(self, artefact: Path) -> Decider:
         s = self.settings
