@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 import redis
@@ -286,4 +287,35 @@ def test_shop_templates_override_and_a_broken_one_leaves_the_default(
     assert hero.startswith("shop hero: ")
     assert hero != "shop hero: none"
     assert states["recommendations"] == ("default", "shop default")
+    assert browser.script_errors() == []
+
+
+def test_dashboard_charts_refresh_with_live_traffic(browser: Browser, store: Service) -> None:
+    browser.open(f"{store.url}/dashboard")
+    assert browser.wait("document.getElementById('status').textContent.indexOf('live') === 0")
+    before = browser.js("return document.querySelectorAll('#intents .row').length;")
+    views = [{"visitor_id": f"dash-{n}", "page": {"type": "home"}} for n in range(12)]
+    with httpx.Client(base_url=store.url) as http:
+        intents = {http.post("/v1/page-views", json=v).json()["intent"]["label"] for v in views}
+    assert browser.wait("document.querySelectorAll('#intents .row').length > 0")
+    rate = browser.wait("parseFloat(document.querySelector('#tiles .tile b').textContent) || 0")
+    p99 = browser.wait(
+        "parseFloat(document.querySelectorAll('#tiles .tile b')[3].textContent) || 0"
+    )
+    shown = browser.js(
+        "return Array.from(document.querySelectorAll('#intents .row .name'))"
+        ".map(function (n) { return n.textContent; });"
+    )
+    # The requests-per-second chart was drawn (a script failure would leave it blank).
+    painted = browser.js(
+        "var c = document.getElementById('rps');"
+        "var d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "for (var i = 3; i < d.length; i += 4) { if (d[i] > 0) return true; } return false;"
+    )
+    browser.screenshot("dashboard")
+    print(f"intent rows before traffic {before}, after {shown}")
+    assert intents <= set(shown)
+    assert rate > 0, "the requests-per-second tile moved"
+    assert p99 > 0, "latency percentiles came through"
+    assert painted
     assert browser.script_errors() == []
