@@ -73,6 +73,8 @@ def test_the_service_accepts_the_environment_the_chart_builds(variant: str) -> N
     assert settings.models_dir == "/srv/witryna/models"
     assert settings.workers == 2
     assert settings.policy_path is None
+    assert settings.demo is False
+    assert settings.cors_origin_list == ["https://shop.example", "https://www.shop.example"]
 
 
 def test_numbers_from_a_values_file_are_written_as_an_operator_wrote_them(tmp_path: Path) -> None:
