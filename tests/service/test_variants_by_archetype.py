@@ -28,7 +28,12 @@ def test_buyers_hesitant_browsers_and_help_seekers_get_different_variants(
         prefix = session.events[: max(1, session.offer_at or len(session.events) - 1)]
         body = b'{"events":' + _encode(prefix) + b"}"
         assert http.post("/v1/events", content=body, headers=JSON).status_code == 202
-        view = {"visitor_id": prefix[0].visitor_id, "page": {"type": "cart"}}
+        # Simulated time, not today's: the page view follows the shopper's last event.
+        view = {
+            "visitor_id": prefix[0].visitor_id,
+            "page": {"type": "cart"},
+            "ts": (prefix[-1].ts or 0.0) + 20.0,
+        }
         slots = http.post("/v1/page-views", json=view).json()["slots"]
         seen[session.archetype][
             (slots["hero"]["variant"], slots["offer"]["variant"], slots["help"]["variant"])
