@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from redis.exceptions import RedisError
-
 from service.catalog import Catalog, CatalogItem
 from service.policy import Policy, Recommendations
+from service.redis_client import UNREACHABLE
 from service.runtime import ModelRuntime, Prediction
 from service.schema import ScoredItem, SlotDecision, StoredEvent
 
@@ -64,7 +63,7 @@ class Carousel:
     async def _known(self, candidates: list[str], reasons: list[str]) -> dict[str, CatalogItem]:
         try:
             return await self.catalog.lookup(candidates)
-        except (RedisError, OSError) as exc:
+        except UNREACHABLE as exc:
             log.warning("catalogue unreachable, stock unknown: %s", exc)
             reasons.append("stock:unknown")
             return {}

@@ -6,9 +6,9 @@ from collections.abc import Iterable, Sequence
 from typing import Annotated
 
 import msgspec
-import redis.asyncio as aioredis
 from msgspec import Meta, Struct
 
+from service.redis_client import Client
 from service.schema import Category, ItemId, Price
 
 _FIELDS = ("category", "price", "margin", "in_stock", "tags")
@@ -67,7 +67,7 @@ def _text(value: bytes | None) -> str | None:
 
 
 class Catalog:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: Client) -> None:
         self.client = client
 
     async def upsert(self, updates: Iterable[ItemUpdate]) -> int:

@@ -26,6 +26,8 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     current_artefact(Path(settings.models_dir), settings.model_name)
     private = None
+    if settings.redis_url is None and settings.redis_cluster:
+        raise ConfigError("WITRYNA_REDIS_CLUSTER needs WITRYNA_REDIS_URL: a node of the cluster")
     if settings.redis_url is None:
         private = RedisServer()
         # The workers build their settings from the environment, so they learn the URL there.
@@ -72,13 +74,14 @@ def load_catalog(args: argparse.Namespace) -> int:
 def export_events(args: argparse.Namespace) -> int:
     import asyncio
 
-    from service.store import connect
+    from service.redis_client import connect
     from service.streams import export
 
-    url = args.redis_url or Settings.from_env().redis_url
+    settings = Settings.from_env()
+    url = args.redis_url or settings.redis_url
     if url is None:
         raise ConfigError("pass --redis-url or set WITRYNA_REDIS_URL (`witryna serve` logs it)")
-    client = connect(url, timeout_ms=5000)
+    client = connect(url, timeout_ms=5000, cluster=settings.redis_cluster)
     events, decisions = asyncio.run(export(client, args.out, args.decisions))
     print(
         f"{events} events to {args.out}"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import math
 
-import redis.asyncio as aioredis
 from msgspec import Struct
 
 from service.policy import Experiment, Policy
+from service.redis_client import Client
 
 HOLDOUT = "holdout"
 Z95 = 1.959963984540054
@@ -82,7 +82,7 @@ def _difference(
     return p1 - p0, (p1 - p0 - half, p1 - p0 + half)
 
 
-async def results(client: aioredis.Redis, experiment: Experiment) -> ExperimentResult:
+async def results(client: Client, experiment: Experiment) -> ExperimentResult:
     arms = [*experiment.arms, HOLDOUT]
     pipe = client.pipeline(transaction=False)
     for arm in arms:

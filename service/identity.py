@@ -6,12 +6,12 @@ import time
 from collections import Counter
 
 import msgspec
-import redis.asyncio as aioredis
 from msgspec import Struct
 
 from service import scripts
 from service.errors import WitrynaError
 from service.keys import alias_key, aliases_key, consent_key, events_key, person_keys, profile_key
+from service.redis_client import Client
 from service.schema import StoredEvent, VisitorId
 from service.store import EventStore, decode_event, text
 from service.streams import DECISIONS_STREAM, EVENTS_STREAM, entries
@@ -109,7 +109,7 @@ def describe(person: str, linked: list[str], consent: bool, fields: dict[str, st
 class Identities:
     def __init__(self, store: EventStore) -> None:
         self.store = store
-        self.client: aioredis.Redis = store.client
+        self.client: Client = store.client
         self._take = self.client.register_script(scripts.TAKE)
 
     async def person_of(self, visitor: str) -> str:

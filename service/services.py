@@ -10,8 +10,6 @@ import socket
 from collections.abc import Sequence
 from pathlib import Path
 
-from redis.exceptions import RedisError
-
 from service import policy as policies
 from service.batcher import MicroBatcher
 from service.catalog import Catalog
@@ -23,10 +21,11 @@ from service.manifest import current_artefact
 from service.metrics import Metrics
 from service.metrics_pool import MetricsPool, pool_key
 from service.publish import validate
+from service.redis_client import UNREACHABLE, connect
 from service.runtime import ModelRuntime
 from service.schema import StoredEvent
 from service.settings import Settings
-from service.store import EventStore, connect
+from service.store import EventStore
 from service.streams import DecisionLog, queue_decision, queue_events
 
 log = logging.getLogger(__name__)
@@ -96,7 +95,7 @@ class Services:
             raise ConfigError("WITRYNA_REDIS_URL is unset; `witryna serve` starts a private Redis")
         self._policy = policies.load(s.policy_path)
         self._policy_mtime = self._policy_stamp()
-        client = connect(s.redis_url, s.redis_timeout_ms)
+        client = connect(s.redis_url, s.redis_timeout_ms, s.redis_cluster)
         self._store = EventStore(client, s.history_len, s.history_ttl_s, s.buffer_events)
         self._catalog = Catalog(client)
         self._identities = Identities(self._store)
@@ -202,7 +201,7 @@ class Services:
                         pipe.sadd(converted_key(experiment, arm), event.visitor_id)
         try:
             await pipe.execute()
-        except (RedisError, OSError) as exc:
+        except UNREACHABLE as exc:
             log.warning("%d decision logs not written: %s", len(batch), exc)
 
     async def stop(self) -> None:
@@ -214,7 +213,7 @@ class Services:
             self._decider.batcher.close()
         if self._store is not None:
             # Last writes get a bounded time: a stopping worker must not hang on Redis.
-            with contextlib.suppress(TimeoutError, RedisError, OSError):
+            with contextlib.suppress(TimeoutError, *UNREACHABLE):
                 await asyncio.wait_for(self._final_writes(), timeout=STOP_TIMEOUT_S)
             await self._store.client.aclose()
 

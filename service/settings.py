@@ -27,6 +27,8 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     workers: Positive = 1
     # Unset: the service starts a private redis-server child on a free loopback port.
     redis_url: str | None = None
+    # True: redis_url names one node of a Redis Cluster, which the client learns the rest from.
+    redis_cluster: bool = False
     redis_timeout_ms: Positive = 100
     models_dir: str = "models"
     model_name: str = "demo"

@@ -11,15 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-import redis.asyncio as aioredis
 from msgspec import Struct
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 
 from service import scripts
 from service.errors import BufferFull
 from service.keys import alias_key, consent_key, events_key, profile_key
+from service.redis_client import UNREACHABLE, Client
 from service.schema import StoredEvent
 
 # The profile counters a page view reads back: those its segments are made of.
@@ -31,17 +29,6 @@ log = logging.getLogger(__name__)
 
 _encode = msgspec.msgpack.Encoder().encode
 decode_event = msgspec.msgpack.Decoder(StoredEvent).decode
-
-
-def connect(url: str, timeout_ms: int) -> aioredis.Redis:
-    # No retries: a storefront waiting on a dead Redis is worse than a degraded answer now.
-    return aioredis.Redis.from_url(
-        url,
-        socket_timeout=timeout_ms / 1000,
-        socket_connect_timeout=timeout_ms / 1000,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=0,
-    )
 
 
 class History(Struct, frozen=True, kw_only=True):
@@ -75,9 +62,7 @@ def _args(event: StoredEvent, history_len: int, ttl_s: int, read: bool) -> list[
 class EventStore:
     """Recent events per person, capped at ``history_len``; everything expires after ``ttl_s``."""
 
-    def __init__(
-        self, client: aioredis.Redis, history_len: int, ttl_s: int, buffer_limit: int
-    ) -> None:
+    def __init__(self, client: Client, history_len: int, ttl_s: int, buffer_limit: int) -> None:
         self.client = client
         self.history_len = history_len
         self.ttl_s = ttl_s
@@ -103,7 +88,7 @@ class EventStore:
             reply = await self._record(keys=self._keys(event.visitor_id), args=args)
             if text(reply[0]) == "alias":
                 reply = await self._record(keys=self._keys(text(reply[1])), args=args)
-        except (RedisError, OSError) as exc:
+        except UNREACHABLE as exc:
             log.warning("redis unreachable, page view buffered: %s", exc)
             self._buffer([event], strict=False)
             return None
@@ -123,7 +108,7 @@ class EventStore:
             return Written(buffered=len(events), kept=[])
         try:
             kept = await self._write(events)
-        except (RedisError, OSError) as exc:
+        except UNREACHABLE as exc:
             log.warning("redis unreachable, %d events buffered: %s", len(events), exc)
             self._buffer(events, strict=True)
             return Written(buffered=len(events), kept=[])
@@ -146,8 +131,12 @@ class EventStore:
     async def _run(self, writes: Sequence[tuple[StoredEvent, str]]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
         for event, person in writes:
-            args = _args(event, self.history_len, self.ttl_s, read=False)
-            await self._record(keys=self._keys(person), args=args, client=pipe)
+            keys, args = self._keys(person), _args(event, self.history_len, self.ttl_s, read=False)
+            if isinstance(pipe, ClusterPipeline):
+                # redis-py refuses EVALSHA in a cluster pipeline; EVAL carries the script.
+                pipe.eval(scripts.RECORD, len(keys), *keys, *args)
+            else:
+                await self._record(keys=keys, args=args, client=pipe)
         replies: list[Any] = await pipe.execute()
         return replies
 
@@ -160,7 +149,7 @@ class EventStore:
             batch = list(self.pending)
             try:
                 await self._write(batch)
-            except (RedisError, OSError):
+            except UNREACHABLE:
                 return False
             for _ in batch:
                 self.pending.popleft()
@@ -169,8 +158,11 @@ class EventStore:
 
     async def ping(self) -> bool:
         try:
+            if isinstance(self.client, RedisCluster):
+                # Each primary holds a share of the visitors: ready only when all answer.
+                return bool(await self.client.ping(target_nodes=RedisCluster.PRIMARIES))
             return bool(await self.client.ping())
-        except (RedisError, OSError):
+        except UNREACHABLE:
             return False
 
     async def flush_forever(self, interval_s: float = 0.5) -> None:

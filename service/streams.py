@@ -6,10 +6,9 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import msgspec
-import redis.asyncio as aioredis
 from msgspec import Struct
-from redis.asyncio.client import Pipeline
 
+from service.redis_client import Client, Pipe
 from service.schema import StoredEvent
 
 EVENTS_STREAM = "w:stream:events"
@@ -46,17 +45,17 @@ _decode_decision = msgspec.msgpack.Decoder(DecisionLog).decode
 _json = msgspec.json.Encoder()
 
 
-def queue_events(pipe: Pipeline, events: Iterable[StoredEvent]) -> None:
+def queue_events(pipe: Pipe, events: Iterable[StoredEvent]) -> None:
     for event in events:
         pipe.xadd(EVENTS_STREAM, {"e": _encode(event)}, maxlen=STREAM_MAXLEN, approximate=True)
 
 
-def queue_decision(pipe: Pipeline, log: DecisionLog) -> None:
+def queue_decision(pipe: Pipe, log: DecisionLog) -> None:
     pipe.xadd(DECISIONS_STREAM, {"d": _encode(log)}, maxlen=STREAM_MAXLEN, approximate=True)
 
 
 async def entries(
-    client: aioredis.Redis, stream: str, chunk: int = 1000
+    client: Client, stream: str, chunk: int = 1000
 ) -> AsyncIterator[tuple[str, bytes]]:
     """``(entry id, payload)`` of every entry, oldest first, read ``chunk`` at a time."""
     start = "-"
@@ -73,9 +72,7 @@ async def entries(
             return
 
 
-async def export(
-    client: aioredis.Redis, events_out: Path, decisions_out: Path | None
-) -> tuple[int, int]:
+async def export(client: Client, events_out: Path, decisions_out: Path | None) -> tuple[int, int]:
     """Write the streams as JSONL: events in the one event schema, then decisions."""
     counts = [0, 0]
     targets = [

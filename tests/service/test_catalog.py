@@ -16,10 +16,10 @@ from service.carousel import Carousel
 from service.catalog import Catalog, ItemUpdate, field_key
 from service.manifest import Manifest
 from service.policy import Boost, Recommendations, load
+from service.redis_client import connect
 from service.redis_server import RedisServer
 from service.runtime import ModelRuntime
 from service.schema import StoredEvent
-from service.store import connect
 
 POLICY = load(None)
 FIELDS = ("category", "price", "margin", "in_stock", "tags")

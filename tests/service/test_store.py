@@ -7,9 +7,10 @@ import asyncio
 import redis
 
 from service.keys import events_key
+from service.redis_client import connect
 from service.redis_server import RedisServer
 from service.schema import StoredEvent
-from service.store import EventStore, connect
+from service.store import EventStore
 
 
 def test_concurrent_flushes_write_the_buffer_once_and_in_order(

@@ -1,0 +1,34 @@
+"""The Redis client: one server, or a Redis Cluster reached through any one of its nodes."""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisClusterException, RedisError
+
+Client: TypeAlias = aioredis.Redis | RedisCluster
+Pipe: TypeAlias = Pipeline | ClusterPipeline
+
+# What an unreachable Redis raises. A cluster client that reaches no node raises
+# RedisClusterException, which is not a RedisError.
+UNREACHABLE = (RedisError, RedisClusterException, OSError)
+
+
+def connect(url: str, timeout_ms: int, cluster: bool = False) -> Client:
+    """A client for ``url``; with ``cluster`` it learns the cluster's nodes and slots from
+    that node on its first command and sends each command to the node owning its slot."""
+    # No retries: a storefront waiting on a dead Redis is worse than a degraded answer now.
+    options: dict[str, Any] = {
+        "socket_timeout": timeout_ms / 1000,
+        "socket_connect_timeout": timeout_ms / 1000,
+        "retry": Retry(NoBackoff(), 0),
+        "health_check_interval": 0,
+    }
+    if cluster:
+        return RedisCluster.from_url(url, **options)
+    return aioredis.Redis.from_url(url, **options)
