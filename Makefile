@@ -24,10 +24,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create .venv and install the project with its training and dev extras
 
-redis: ## install redis-server from the system packages when it is not on PATH
-	@command -v redis-server >/dev/null || { \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
-	@command -v redis-server
+# redis-cli (redis-tools) builds the tests' local Redis Cluster.
+redis: ## install redis-server and redis-cli from the system packages when not on PATH
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq redis-server redis-tools >/dev/null; }
+	@command -v redis-server redis-cli
 
 browser: ## install Debian's Chromium and its driver for the browser tests when missing
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \

@@ -1,4 +1,5 @@
-"""A private ``redis-server`` child: the embedded default, and the test fixture's server."""
+"""A private ``redis-server`` child: the embedded default, and the test fixtures' servers
+and local Redis Cluster."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import socket
 import subprocess
 import tempfile
 import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import redis
 
@@ -25,20 +29,52 @@ def free_port() -> int:
         return port
 
 
+def _which(executable: str) -> str:
+    found = shutil.which(executable)
+    if found is None:
+        raise FileNotFoundError(f"{executable} not on PATH; `make redis` installs it")
+    return found
+
+
 def _die_with_parent() -> None:
     # PR_SET_PDEATHSIG: the child gets SIGTERM if its parent dies, even by SIGKILL.
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
-class RedisServer:
+class _Started(ABC):
+    """Started on entering a ``with`` block, closed on leaving it."""
+
+    @abstractmethod
+    def start(self) -> str: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class RedisServer(_Started):
     """A loopback redis-server without persistence that can be stopped and restarted."""
 
-    def __init__(self, port: int | None = None, executable: str = "redis-server") -> None:
-        found = shutil.which(executable)
-        if found is None:
-            raise FileNotFoundError(f"{executable} not on PATH; `make run` installs it")
-        self.executable = found
+    def __init__(
+        self,
+        port: int | None = None,
+        executable: str = "redis-server",
+        options: Sequence[str] = (),
+    ) -> None:
+        self.executable = _which(executable)
         self.port = port or free_port()
+        self.options = list(options)
         self._dir = Path(tempfile.mkdtemp(prefix="witryna-redis-"))
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -60,6 +96,7 @@ class RedisServer:
             "--appendonly", "no",
             "--dir", str(self._dir),
             "--logfile", str(self._dir / "redis.log"),
+            *self.options,
         ]  # fmt: skip
         self._process = subprocess.Popen(command, preexec_fn=_die_with_parent)
         self._wait_ready(timeout_s)
@@ -98,14 +135,69 @@ class RedisServer:
         self.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
 
-    def __enter__(self) -> RedisServer:
-        self.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+class LocalCluster(_Started):
+    """A Redis Cluster of loopback redis-servers, primaries only, without persistence.
+
+    It stops and starts like one server: the nodes keep their ids and slots across a restart
+    (their cluster config files survive), but not their data.
+    """
+
+    def __init__(self, primaries: int = 3) -> None:
+        self.nodes = [
+            # The cluster bus gets its own free port: port + 10000, the default, may be taken.
+            RedisServer(options=["--cluster-enabled", "yes", "--cluster-config-file",
+                                 "nodes.conf", "--cluster-port", str(free_port())])
+            for _ in range(primaries)
+        ]  # fmt: skip
+        self._created = False
+
+    @property
+    def ports(self) -> list[int]:
+        return [node.port for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """Any node serves as the way in; the first will do."""
+        return self.nodes[0].url
+
+    def start(self, timeout_s: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        for node in self.nodes:
+            node.start()
+        if not self._created:
+            self._create(timeout_s)
+        for node in self.nodes:
+            self._wait_ok(node, deadline)
+        log.info("local redis cluster on ports %s", self.ports)
+        return self.url
+
+    def _create(self, timeout_s: float) -> None:
+        command = [
+            _which("redis-cli"), "--cluster", "create",
+            *(f"127.0.0.1:{port}" for port in self.ports),
+            "--cluster-replicas", "0", "--cluster-yes",
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+        if done.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed: {done.stdout}{done.stderr}")
+        self._created = True
+
+    @staticmethod
+    def _wait_ok(node: RedisServer, deadline: float) -> None:
+        client = redis.Redis(port=node.port, socket_timeout=0.5, socket_connect_timeout=0.5)
+        try:
+            while client.cluster("INFO").get("cluster_state") != "ok":
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"redis cluster not ok on port {node.port}")
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()

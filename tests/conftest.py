@@ -1,4 +1,6 @@
-"""Fixtures start real processes: a redis-server on a free port and `witryna serve`."""
+"""Fixtures start real processes: a redis-server on a free port, a 3-node Redis Cluster on
+loopback and `witryna serve`. Tests that take ``http`` or ``redis_client`` run twice: on one
+redis-server (``[redis]``) and on the cluster (``[cluster]``)."""
 
 from __future__ import annotations
 
@@ -7,15 +9,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, TypeAlias
 
 import httpx
 import pytest
 import redis
+import redis.cluster
 
 from service.bench import wait_ready
 from service.manifest import Manifest, current_artefact, read_manifest
-from service.redis_server import RedisServer, free_port
+from service.redis_server import LocalCluster, RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -44,9 +49,60 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    cluster = LocalCluster()
+    with cluster:
+        print(f"redis cluster for the session on ports {cluster.ports}")
+        yield cluster
+
+
+class ClusterClient(redis.cluster.RedisCluster):
+    """The sync cluster client, with the keyspace-wide reads tests make (KEYS, DBSIZE) asked of
+    every primary: redis-py asks only one node, which would let a test pass unseen."""
+
+    COMMAND_FLAGS: ClassVar[dict[str, str]] = {
+        **redis.cluster.RedisCluster.COMMAND_FLAGS,
+        "KEYS": redis.cluster.RedisCluster.PRIMARIES,
+        "DBSIZE": redis.cluster.RedisCluster.PRIMARIES,
+    }
+
+
+RedisClient: TypeAlias = redis.Redis | ClusterClient
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where the service under test keeps its state: one redis-server or a Redis Cluster."""
+
+    url: str
+    cluster: bool
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a `witryna` process needs beyond the URL to reach this backend."""
+        if not self.cluster:
+            return {}
+        # Three nodes share the loaded test machine with the service, and a burst of requests
+        # opens connections to each: their handshakes can take longer than the default 100 ms.
+        return {"WITRYNA_REDIS_CLUSTER": "1", "WITRYNA_REDIS_TIMEOUT_MS": "1000"}
+
+    def client(self) -> RedisClient:
+        if self.cluster:
+            return ClusterClient.from_url(self.url)
+        return redis.Redis.from_url(self.url)
+
+
+@pytest.fixture(scope="session", params=["redis", "cluster"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "cluster":
+        return Backend(request.getfixturevalue("redis_cluster").url, cluster=True)
+    return Backend(request.getfixturevalue("redis_server").url, cluster=False)
+
+
 @pytest.fixture
-def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis.Redis(port=redis_server.port)
+def redis_client(backend: Backend) -> Iterator[RedisClient]:
+    client = backend.client()
     client.flushall()
     yield client
     client.close()
@@ -79,16 +135,30 @@ class Service:
         self.process.wait(timeout=10)
 
 
+SERVICE_ENV = {"WITRYNA_MAX_BODY_BYTES": "65536", "WITRYNA_BENCH_ROUTES": "1"}
+
+
 @pytest.fixture(scope="session")
 def service(redis_server: RedisServer, artefact: Path) -> Iterator[Service]:
-    env = {"WITRYNA_MAX_BODY_BYTES": "65536", "WITRYNA_BENCH_ROUTES": "1"}
-    with Service(redis_server.url, **env) as running:
+    with Service(redis_server.url, **SERVICE_ENV) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def backend_service(
+    backend: Backend, artefact: Path, request: pytest.FixtureRequest
+) -> Iterator[Service]:
+    """The service on the backend under test; on one redis-server, the session's service."""
+    if not backend.cluster:
+        yield request.getfixturevalue("service")
+        return
+    with Service(backend.url, **SERVICE_ENV, **backend.env) as running:
         yield running
 
 
 @pytest.fixture
-def http(service: Service, redis_client: redis.Redis) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service.url, timeout=10.0) as client:
+def http(backend_service: Service, redis_client: RedisClient) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=backend_service.url, timeout=10.0) as client:
         yield client
 
 

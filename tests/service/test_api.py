@@ -6,7 +6,6 @@ import math
 
 import httpx
 import msgspec
-import redis
 
 from service.encoding import INTENTS
 from service.keys import events_key, profile_key
@@ -14,20 +13,20 @@ from service.manifest import Manifest
 from service.policy import load
 from service.schema import Decision, StoredEvent
 from service.streams import DECISIONS_STREAM, EVENTS_STREAM, DecisionLog
-from tests.conftest import wait_for
+from tests.conftest import RedisClient, wait_for
 
 decode_decision = msgspec.json.Decoder(Decision).decode
 DEFAULT_POLICY = load(None)
 decode_log = msgspec.msgpack.Decoder(DecisionLog).decode
 
 
-def history(client: redis.Redis, visitor: str) -> list[StoredEvent]:
+def history(client: RedisClient, visitor: str) -> list[StoredEvent]:
     decoder = msgspec.msgpack.Decoder(StoredEvent)
     return [decoder.decode(raw) for raw in client.zrange(events_key(visitor), 0, -1)]
 
 
 def test_three_page_views_answer_in_shape_and_leave_exactly_three_events(
-    http: httpx.Client, redis_client: redis.Redis, manifest: Manifest
+    http: httpx.Client, redis_client: RedisClient, manifest: Manifest
 ) -> None:
     item = manifest.items[3]
     views = [
@@ -100,7 +99,7 @@ def test_recommendations_never_repeat_the_item_on_screen_or_one_bought(
 
 
 def test_history_is_capped_at_the_last_fifty_events(
-    http: httpx.Client, redis_client: redis.Redis
+    http: httpx.Client, redis_client: RedisClient
 ) -> None:
     events = [{"visitor_id": "v-4", "type": "search", "query": f"q{i}"} for i in range(60)]
     assert http.post("/v1/events", json={"events": events}).json() == {
@@ -115,7 +114,7 @@ def test_history_is_capped_at_the_last_fifty_events(
 
 
 def test_events_from_every_channel_keep_their_fields(
-    http: httpx.Client, redis_client: redis.Redis
+    http: httpx.Client, redis_client: RedisClient
 ) -> None:
     events = [
         {"visitor_id": "v-5", "type": "add_to_cart", "item_id": "a", "price": 9.5, "ts": 1.7e9},

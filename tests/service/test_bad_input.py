@@ -6,7 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
+
+from tests.conftest import RedisClient
 
 from service.metrics_pool import POOL_PREFIX
 
@@ -54,7 +55,7 @@ def assert_problem(response: httpx.Response, status: int, *words: str) -> None:
 )
 def test_invalid_page_view_names_the_field_and_writes_nothing(
     http: httpx.Client,
-    redis_client: redis.Redis,
+    redis_client: RedisClient,
     body: dict[str, Any],
     field: str,
     words: tuple[str, ...],
@@ -65,7 +66,7 @@ def test_invalid_page_view_names_the_field_and_writes_nothing(
     assert written(redis_client) == []
 
 
-def test_malformed_json_is_a_400(http: httpx.Client, redis_client: redis.Redis) -> None:
+def test_malformed_json_is_a_400(http: httpx.Client, redis_client: RedisClient) -> None:
     response = http.post("/v1/page-views", content=b'{"visitor_id": "v-1", "page": {', headers=JSON)
     assert response.status_code == 400, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -73,7 +74,7 @@ def test_malformed_json_is_a_400(http: httpx.Client, redis_client: redis.Redis) 
     assert written(redis_client) == []
 
 
-def test_oversized_body_is_a_413(http: httpx.Client, redis_client: redis.Redis) -> None:
+def test_oversized_body_is_a_413(http: httpx.Client, redis_client: RedisClient) -> None:
     events = [{"visitor_id": f"v-{i}", "type": "click", "query": "q" * 200} for i in range(400)]
     response = http.post("/v1/events", json={"events": events})
     assert_problem(response, 413)
@@ -81,7 +82,7 @@ def test_oversized_body_is_a_413(http: httpx.Client, redis_client: redis.Redis) 
 
 
 def test_one_bad_event_rejects_the_whole_batch(
-    http: httpx.Client, redis_client: redis.Redis
+    http: httpx.Client, redis_client: RedisClient
 ) -> None:
     events = [
         {"visitor_id": "v-1", "type": "add_to_cart", "item_id": "a"},
@@ -102,7 +103,7 @@ def test_one_bad_event_rejects_the_whole_batch(
     ],
 )
 def test_invalid_event_batches_name_the_field(
-    http: httpx.Client, redis_client: redis.Redis, body: dict[str, Any], field: str
+    http: httpx.Client, redis_client: RedisClient, body: dict[str, Any], field: str
 ) -> None:
     response = http.post("/v1/events", json=body)
     assert_problem(response, 422, field)

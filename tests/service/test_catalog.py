@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import msgspec
-import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,13 +19,14 @@ from service.redis_client import connect
 from service.redis_server import RedisServer
 from service.runtime import ModelRuntime
 from service.schema import StoredEvent
+from tests.conftest import RedisClient
 
 POLICY = load(None)
 FIELDS = ("category", "price", "margin", "in_stock", "tags")
 
 
 def test_partial_updates_keep_the_other_fields(
-    http: httpx.Client, redis_client: redis.Redis
+    http: httpx.Client, redis_client: RedisClient
 ) -> None:
     full = {"item_id": "sku-1", "category": "tv", "price": 499.0, "margin": 80.0, "tags": ["new"]}
     assert http.put("/v1/catalog/items", json={"items": [full]}).json()["accepted"] == 1

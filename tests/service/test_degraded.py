@@ -8,30 +8,33 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
-import redis
 
 from service.keys import events_key
 from service.manifest import Manifest
-from service.redis_server import RedisServer
+from service.redis_server import LocalCluster, RedisServer
 from service.schema import StoredEvent
-from tests.conftest import Service
+from tests.conftest import Backend, Service
 
 decode = msgspec.msgpack.Decoder(StoredEvent).decode
 
 
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = RedisServer()
-    print(f"restartable redis-server on port {server.port}")
+@pytest.fixture(params=["redis", "cluster"])
+def own_redis(request: pytest.FixtureRequest) -> Iterator[RedisServer | LocalCluster]:
+    server = LocalCluster() if request.param == "cluster" else RedisServer()
     with server:
+        print(f"restartable {request.param} on {server.url}")
         yield server
 
 
 def test_redis_outage_degrades_then_recovers_without_losing_events(
-    own_redis: RedisServer, artefact: Path, manifest: Manifest
+    own_redis: RedisServer | LocalCluster, artefact: Path, manifest: Manifest
 ) -> None:
+    backend = Backend(own_redis.url, cluster=isinstance(own_redis, LocalCluster))
     view = {"visitor_id": "v-7", "page": {"type": "product", "item_id": manifest.items[5]}}
-    with Service(own_redis.url) as service, httpx.Client(base_url=service.url) as http:
+    with (
+        Service(own_redis.url, **backend.env) as service,
+        httpx.Client(base_url=service.url) as http,
+    ):
         assert not http.post("/v1/page-views", json=view).json()["degraded"]
 
         own_redis.stop()
@@ -59,7 +62,7 @@ def test_redis_outage_degrades_then_recovers_without_losing_events(
         assert recovered["degraded"] is False
         assert recovered["slots"]["recommendations"]["variant"] == "personalised"
 
-    client = redis.Redis(port=own_redis.port)
+    client = backend.client()
     kept = [decode(raw).type for raw in client.zrange(events_key("v-7"), 0, -1)]
     client.close()
     # The restarted Redis is empty: what it holds came from the buffer, in order, then the new view.

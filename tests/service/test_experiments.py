@@ -12,8 +12,7 @@ import pytest
 
 from service.experiments import assign, bucket, wilson
 from service.policy import load, parse
-from service.redis_server import RedisServer
-from tests.conftest import Service, wait_for
+from tests.conftest import Backend, Service, wait_for
 from training.simulator import simulate
 
 # Chi-square critical value, 1 degree of freedom, p = 0.001.
@@ -68,14 +67,41 @@ def test_wilson_interval_holds_the_rate() -> None:
 
 
 @pytest.fixture
-def banner_service(tmp_path: Path, redis_server: RedisServer) -> Iterator[str]:
+def banner_service(tmp_path: Path, backend: Backend) -> Iterator[str]:
     parse(BANNER_POLICY, "banner.toml")
     path = tmp_path / "banner.toml"
     path.write_text(BANNER_POLICY)
-    with Service(redis_server.url, WITRYNA_POLICY_PATH=str(path)) as service:
+    with Service(backend.url, WITRYNA_POLICY_PATH=str(path), **backend.env) as service:
         yield service.url
 
 
+def test_exposures_and_conversions_are_counted_per_arm(http: httpx.Client) -> None:
+    exposed: Counter[str] = Counter()
+    converted: Counter[str] = Counter()
+    purchases = []
+    for i in range(60):
+        view = {"visitor_id": f"count-{i}", "page": {"type": "cart"}}
+        arm = http.post("/v1/page-views", json=view).json()["experiments"]["cart-incentive"]
+        exposed[arm] += 1
+        if i % 3 == 0:
+            purchases.append({"visitor_id": f"count-{i}", "type": "purchase", "item_id": "sku-1"})
+            converted[arm] += 1
+    # A purchase without an exposure is no conversion.
+    purchases.append({"visitor_id": "never-exposed", "type": "purchase", "item_id": "sku-1"})
+    assert http.post("/v1/events", json={"events": purchases}).status_code == 202
+    expected = {arm: (exposed[arm], converted[arm]) for arm in ("control", "incentive", "holdout")}
+
+    def tallies() -> dict[str, tuple[int, int]]:
+        arms = http.get("/v1/experiments/cart-incentive").json()["arms"]
+        return {a["arm"]: (a["exposures"], a["conversions"]) for a in arms}
+
+    wait_for(lambda: tallies() == expected)
+    assert tallies() == expected
+    assert min(exposed["control"], exposed["incentive"]) > 0, exposed
+
+
+# Thousands of page views: the per-arm counting it leans on runs on the cluster above.
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
 def test_a_simulated_experiment_recovers_the_known_uplift(
     banner_service: str, redis_client: object
 ) -> None:

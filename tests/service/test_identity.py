@@ -7,12 +7,11 @@ from typing import Any
 
 import httpx
 import msgspec
-import redis
 
 from service.keys import events_key
 from service.schema import StoredEvent
 from service.streams import DECISIONS_STREAM, EVENTS_STREAM
-from tests.conftest import wait_for
+from tests.conftest import RedisClient, wait_for
 
 T0 = 1_763_900_000.0
 decode_event = msgspec.msgpack.Decoder(StoredEvent).decode
@@ -33,7 +32,7 @@ def post_events(http: httpx.Client, *events: dict[str, Any]) -> None:
     assert http.post("/v1/events", json={"events": list(events)}).status_code == 202
 
 
-def history(client: redis.Redis, person: str) -> list[StoredEvent]:
+def history(client: RedisClient, person: str) -> list[StoredEvent]:
     return [decode_event(raw) for raw in client.zrange(events_key(person), 0, -1)]
 
 
@@ -45,7 +44,7 @@ def identify(http: httpx.Client, visitor: str, customer: str) -> dict[str, Any]:
 
 
 def test_late_events_from_every_channel_are_placed_by_time(
-    http: httpx.Client, redis_client: redis.Redis
+    http: httpx.Client, redis_client: RedisClient
 ) -> None:
     post_events(
         http,
@@ -65,7 +64,7 @@ def test_late_events_from_every_channel_are_placed_by_time(
 
 
 def test_web_browsing_and_a_store_purchase_shape_the_app_page(
-    http: httpx.Client, redis_client: redis.Redis
+    http: httpx.Client, redis_client: RedisClient
 ) -> None:
     tvs = [f"tv-{i}" for i in range(4)]
     post_events(http, *(
@@ -113,7 +112,7 @@ def test_web_browsing_and_a_store_purchase_shape_the_app_page(
 
 
 def test_concurrent_links_of_many_devices_merge_once(
-    http: httpx.Client, redis_client: redis.Redis
+    http: httpx.Client, redis_client: RedisClient
 ) -> None:
     devices = [f"dev-{i}" for i in range(8)]
     for n, device in enumerate(devices):
@@ -150,7 +149,7 @@ def test_links_that_would_split_a_person_are_refused(http: httpx.Client) -> None
 
 
 def test_erasure_leaves_nothing_of_the_person_or_its_linked_ids(
-    http: httpx.Client, redis_client: redis.Redis
+    http: httpx.Client, redis_client: RedisClient
 ) -> None:
     post_events(http, event("web-e", "product_view", T0, item_id="tv-1", channel="web"))
     http.post("/v1/page-views", json={"visitor_id": "web-e", "page": {"type": "cart"}})
@@ -159,7 +158,10 @@ def test_erasure_leaves_nothing_of_the_person_or_its_linked_ids(
     http.post("/v1/page-views", json={"visitor_id": "app-e", "page": {"type": "cart"}})
     post_events(http, event("cust-e", "purchase", T0 + 5, item_id="tv-1", channel="pos"))
     post_events(http, event("bystander", "product_view", T0, item_id="tv-1"))
-    wait_for(lambda: redis_client.xlen(DECISIONS_STREAM) == 2)
+    # The logs are written a moment after the answers: erasure is asked once all are in.
+    wait_for(
+        lambda: redis_client.xlen(DECISIONS_STREAM) == 2 and redis_client.xlen(EVENTS_STREAM) == 5
+    )
 
     erased = http.delete("/v1/visitors/app-e")
     assert erased.status_code == 200
@@ -179,7 +181,7 @@ def test_erasure_leaves_nothing_of_the_person_or_its_linked_ids(
 
 
 def test_without_consent_nothing_is_stored_and_defaults_are_served(
-    http: httpx.Client, redis_client: redis.Redis
+    http: httpx.Client, redis_client: RedisClient
 ) -> None:
     assert http.put("/v1/visitors/v-nc/consent", json={"consent": False}).status_code == 200
     answer = http.post("/v1/page-views", json={"visitor_id": "v-nc", "page": {"type": "cart"}})

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
-import redis
-
 from service.keys import events_key
 from service.redis_client import connect
-from service.redis_server import RedisServer
 from service.schema import StoredEvent
 from service.store import EventStore
+from tests.conftest import Backend, RedisClient
 
 
 def test_concurrent_flushes_write_the_buffer_once_and_in_order(
-    redis_server: RedisServer, redis_client: redis.Redis
+    backend: Backend, redis_client: RedisClient
 ) -> None:
     async def scenario() -> list[bool]:
-        store = EventStore(connect(redis_server.url, 1000), history_len=50, ttl_s=60,
-                           buffer_limit=100)  # fmt: skip
+        client = connect(backend.url, 1000, backend.cluster)
+        store = EventStore(client, history_len=50, ttl_s=60, buffer_limit=100)
         store.pending.extend(
             StoredEvent(visitor_id="v-b", type="click", query=f"q{i}", ts=1.7e9 + i)
             for i in range(30)

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
-import redis
 
 from service.catalog import field_key
-from service.redis_server import RedisServer
-from tests.conftest import ROOT, wait_for
+from tests.conftest import ROOT, Backend, RedisClient, wait_for
 from training.events_jsonl import read_events_jsonl
 
 
 def test_exported_events_and_decisions_read_back_for_training(
-    http: httpx.Client, redis_client: redis.Redis, redis_server: RedisServer, tmp_path: Path
+    http: httpx.Client, redis_client: RedisClient, backend: Backend, tmp_path: Path
 ) -> None:
     http.post("/v1/page-views", json={"visitor_id": "v-x", "page": {"type": "home"}})
     batch = [
@@ -30,8 +29,8 @@ def test_exported_events_and_decisions_read_back_for_training(
     events, decisions = tmp_path / "events.jsonl", tmp_path / "decisions.jsonl"
     result = subprocess.run(
         [sys.executable, "-m", "service", "export-events", "--out", str(events),
-         "--decisions", str(decisions), "--redis-url", redis_server.url],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+         "--decisions", str(decisions), "--redis-url", backend.url],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **backend.env},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "3 events" in result.stdout
@@ -52,7 +51,7 @@ def load_catalog(path: Path, url: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_load_catalog_puts_every_item_into_the_service(
-    http: httpx.Client, redis_client: redis.Redis, tmp_path: Path
+    http: httpx.Client, redis_client: RedisClient, tmp_path: Path
 ) -> None:
     lines = [json.dumps({"item_id": f"sku-{i}", "category": "tv", "in_stock": i % 2 == 0})
              for i in range(2500)]  # fmt: skip
