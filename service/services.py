@@ -96,7 +96,10 @@ class Services:
         self._policy = policies.load(s.policy_path)
         self._policy_mtime = self._policy_stamp()
         client = connect(s.redis_url, s.redis_timeout_ms, s.redis_cluster)
-        self._store = EventStore(client, s.history_len, s.history_ttl_s, s.buffer_events)
+        self._store = EventStore(
+            client, s.history_len, s.history_ttl_s, s.buffer_events,
+            on_flushed=lambda kept: self.record(kept, None),
+        )  # fmt: skip
         self._catalog = Catalog(client)
         self._identities = Identities(self._store)
         self._artefact = current_artefact(self.models_dir, s.model_name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,12 +62,21 @@ def _args(event: StoredEvent, history_len: int, ttl_s: int, read: bool) -> list[
 class EventStore:
     """Recent events per person, capped at ``history_len``; everything expires after ``ttl_s``."""
 
-    def __init__(self, client: Client, history_len: int, ttl_s: int, buffer_limit: int) -> None:
+    def __init__(
+        self,
+        client: Client,
+        history_len: int,
+        ttl_s: int,
+        buffer_limit: int,
+        on_flushed: Callable[[list[StoredEvent]], None] | None = None,
+    ) -> None:
         self.client = client
         self.history_len = history_len
         self.ttl_s = ttl_s
         self.buffer_limit = buffer_limit
         self.pending: deque[StoredEvent] = deque()
+        # Told which buffered events a flush kept: they are logged late rather than never.
+        self.on_flushed = on_flushed
         self._flushing = asyncio.Lock()
         self._record = client.register_script(scripts.RECORD)
 
@@ -148,11 +157,13 @@ class EventStore:
                 return True
             batch = list(self.pending)
             try:
-                await self._write(batch)
+                kept = await self._write(batch)
             except UNREACHABLE:
                 return False
             for _ in batch:
                 self.pending.popleft()
+            if self.on_flushed is not None:
+                self.on_flushed(kept)
             log.info("flushed %d buffered events to redis", len(batch))
             return not self.pending
 

@@ -13,7 +13,8 @@ from service.keys import events_key
 from service.manifest import Manifest
 from service.redis_server import LocalCluster, RedisServer
 from service.schema import StoredEvent
-from tests.conftest import Backend, Service
+from service.streams import EVENTS_STREAM
+from tests.conftest import Backend, Service, wait_for
 
 decode = msgspec.msgpack.Decoder(StoredEvent).decode
 
@@ -64,6 +65,9 @@ def test_redis_outage_degrades_then_recovers_without_losing_events(
 
     client = backend.client()
     kept = [decode(raw).type for raw in client.zrange(events_key("v-7"), 0, -1)]
+    wait_for(lambda: client.xlen(EVENTS_STREAM) == 3)
+    logged = [decode(fields[b"e"]).type for _, fields in client.xrange(EVENTS_STREAM)]
     client.close()
     # The restarted Redis is empty: what it holds came from the buffer, in order, then the new view.
     assert kept == ["product_view", "add_to_cart", "product_view"]
+    assert logged == kept, "buffered events reach the event log too, once written"
