@@ -9,12 +9,12 @@ from importlib.resources import files
 from litestar import MediaType, Response, get
 from litestar.handlers import HTTPRouteHandler
 from msgspec import Struct
-from redis.exceptions import RedisError
 
 from service import exposition
 from service.experiments import ExperimentResult, results
 from service.metrics import STATUS_CLASSES, WINDOWS, empty_buckets, quantile
 from service.metrics_pool import Pooled
+from service.redis_client import UNREACHABLE
 from service.services import Services
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def routes(services: Services) -> list[HTTPRouteHandler]:
         """Every experiment the policy declares; none while Redis does not answer."""
         try:
             return [await results(services.store.client, e) for e in services.policy.experiments]
-        except (RedisError, OSError) as exc:
+        except UNREACHABLE as exc:
             log.debug("experiment results unavailable: %s", exc)
             return []
 

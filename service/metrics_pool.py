@@ -16,9 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 
 import msgspec
-import redis.asyncio as aioredis
 from msgspec import Struct
-from redis.exceptions import RedisError
 
 from service.metrics import (
     STATUS_CLASSES,
@@ -28,6 +26,7 @@ from service.metrics import (
     WindowSnapshot,
     empty_buckets,
 )
+from service.redis_client import UNREACHABLE, Client
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +102,7 @@ class MetricsPool:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: Client,
         key: str,
         metrics: Metrics,
         versions: Callable[[], tuple[str, str]],
@@ -131,14 +130,14 @@ class MetricsPool:
         pipe.expire(self.key, KEY_TTL_S)
         try:
             await pipe.execute()
-        except (RedisError, OSError) as exc:
+        except UNREACHABLE as exc:
             log.debug("metrics not pooled: %s", exc)
 
     async def gather(self) -> Pooled:
         """The server's sums; this worker's own counts alone when Redis does not answer."""
         try:
             published = await self.client.hgetall(self.key)
-        except (RedisError, OSError):
+        except UNREACHABLE:
             return merge([self.local()], pooled=False)
         now = time.time()
         snapshots = [_decode(raw) for raw in published.values() if isinstance(raw, bytes)]
@@ -147,6 +146,6 @@ class MetricsPool:
         if stale:
             try:
                 await self.client.hdel(self.key, *stale)
-            except (RedisError, OSError) as exc:
+            except UNREACHABLE as exc:
                 log.debug("stale metrics kept: %s", exc)
         return merge(fresh, pooled=True)

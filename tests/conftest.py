@@ -100,6 +100,10 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     return Backend(request.getfixturevalue("redis_server").url, cluster=False)
 
 
+# For a test whose service runs on the session's redis-server, not on `backend`.
+on_one_redis = pytest.mark.parametrize("backend", ["redis"], indirect=True)
+
+
 @pytest.fixture
 def redis_client(backend: Backend) -> Iterator[RedisClient]:
     client = backend.client()

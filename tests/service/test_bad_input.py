@@ -7,15 +7,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RedisClient
-
 from service.metrics_pool import POOL_PREFIX
+from tests.conftest import RedisClient
 
 VIEW: dict[str, Any] = {"visitor_id": "v-1", "page": {"type": "home"}}
 JSON = {"content-type": "application/json"}
 
 
-def written(client: redis.Redis) -> list[bytes]:
+def written(client: RedisClient) -> list[bytes]:
     """Every key but the metrics the workers pool each second, whatever the requests."""
     return [k for k in client.scan_iter() if not k.startswith(POOL_PREFIX.encode())]
 

@@ -22,7 +22,7 @@ from service.policy import load
 from service.redis_server import RedisServer, free_port
 from service.storefront import STATIC
 from tests.chromium import Browser, ShopHost, Unanswering, browser_for
-from tests.conftest import Service, wait_for
+from tests.conftest import Service, on_one_redis, wait_for
 
 SLOTS_JS = """
 return Array.from(document.querySelectorAll('[data-witryna-slot]')).map(function (e) {
@@ -97,6 +97,7 @@ def browse(browser: Browser, origin: str, items: list[str]) -> None:
         view(browser, product(origin, item))
 
 
+@on_one_redis
 def test_slots_follow_intent_from_browsing_to_an_abandoned_cart(
     browser: Browser, store: Service, steady_policy: Path, redis_client: redis.Redis
 ) -> None:
@@ -135,6 +136,7 @@ def test_slots_follow_intent_from_browsing_to_an_abandoned_cart(
     assert browser.script_errors() == []
 
 
+@on_one_redis
 def test_a_carousel_click_leaves_by_beacon_as_the_page_unloads(
     browser: Browser, store: Service, redis_client: redis.Redis
 ) -> None:
@@ -237,6 +239,7 @@ def test_an_unanswering_service_costs_the_page_at_most_the_timeout(browser: Brow
     assert browser.script_errors() == []
 
 
+@on_one_redis
 def test_without_consent_no_request_leaves_the_page(
     browser: Browser, store: Service, redis_client: redis.Redis
 ) -> None:

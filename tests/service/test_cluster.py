@@ -19,7 +19,7 @@ from service.errors import ConfigError
 from service.keys import aliases_key, consent_key, events_key, profile_key
 from service.redis_server import LocalCluster
 from service.settings import Settings
-from tests.conftest import ROOT, ClusterClient, RedisClient
+from tests.conftest import ROOT, ClusterClient, RedisClient, wait_for
 
 VISITOR = "solo-1"
 T0 = 1_763_900_000.0
@@ -101,3 +101,14 @@ def test_cluster_is_a_setting_and_needs_a_node_to_start_from() -> None:
     )  # fmt: skip
     assert refused.returncode == 2
     assert "WITRYNA_REDIS_CLUSTER needs WITRYNA_REDIS_URL" in refused.stderr
+
+
+@pytest.mark.parametrize("backend", ["cluster"], indirect=True)
+def test_metrics_pool_and_experiment_tallies_come_through_the_cluster(http: httpx.Client) -> None:
+    view = {"visitor_id": "metered-1", "page": {"type": "cart"}}
+    arm = http.post("/v1/page-views", json=view).json()["experiments"]["cart-incentive"]
+    exposure = f'witryna_experiment_exposures{{experiment="cart-incentive",arm="{arm}"}} 1'
+    wait_for(lambda: exposure in http.get("/metrics").text)
+    scraped = http.get("/metrics").text
+    assert "witryna_metrics_pooled 1" in scraped
+    assert exposure in scraped

@@ -12,7 +12,7 @@ import pytest
 
 from service.experiments import assign, bucket, wilson
 from service.policy import load, parse
-from tests.conftest import Backend, Service, wait_for
+from tests.conftest import Backend, Service, on_one_redis, wait_for
 from training.simulator import simulate
 
 # Chi-square critical value, 1 degree of freedom, p = 0.001.
@@ -101,7 +101,7 @@ def test_exposures_and_conversions_are_counted_per_arm(http: httpx.Client) -> No
 
 
 # Thousands of page views: the per-arm counting it leans on runs on the cluster above.
-@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+@on_one_redis
 def test_a_simulated_experiment_recovers_the_known_uplift(
     banner_service: str, redis_client: object
 ) -> None:

@@ -28,7 +28,7 @@ from service.metrics import (
 )
 from service.metrics_pool import merge, pool_key
 from service.redis_server import RedisServer
-from tests.conftest import Service, wait_for
+from tests.conftest import Service, on_one_redis, wait_for
 
 PAGE_VIEWS = "/v1/page-views"
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
@@ -238,6 +238,7 @@ def test_the_dashboard_is_one_offline_page_that_polls_the_data(traffic: Traffic)
     assert re.search(r"https?://", page) is None, "nothing may come from another host"
 
 
+@on_one_redis
 def test_workers_pool_their_counts_so_every_scrape_agrees(
     redis_server: RedisServer, redis_client: redis.Redis
 ) -> None:
