@@ -113,6 +113,13 @@ def test_an_external_redis_url_travels_in_a_secret() -> None:
     assert Settings.from_env(environment(manifests)).redis_url == "redis://:pw@cache:6379/2"
 
 
+def test_a_redis_cluster_is_its_node_url_and_one_setting() -> None:
+    manifests = render(*EXTERNAL, "--set", "config.redis_cluster=true")
+    settings = Settings.from_env(environment(manifests))
+    assert (settings.redis_url, settings.redis_cluster) == ("redis://:pw@cache:6379/2", True)
+    assert Settings.from_env(environment(render(*EXTERNAL))).redis_cluster is False
+
+
 def test_an_existing_secret_can_hold_the_redis_url() -> None:
     manifests = render(
         "--set", "redis.enabled=false", "--set", "externalRedis.existingSecret=shop-redis",
