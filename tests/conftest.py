@@ -93,7 +93,9 @@ class Backend:
         return redis.Redis.from_url(self.url)
 
 
-@pytest.fixture(scope="session", params=["redis", "cluster"])
+# Module scope: a module's tests run on one backend, then on the other, in file order, beside
+# the module's own fixtures (a session scope would regroup the tests of the whole run).
+@pytest.fixture(scope="module", params=["redis", "cluster"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "cluster":
         return Backend(request.getfixturevalue("redis_cluster").url, cluster=True)
@@ -149,15 +151,17 @@ def service(redis_server: RedisServer, artefact: Path) -> Iterator[Service]:
 
 
 @pytest.fixture(scope="session")
-def backend_service(
-    backend: Backend, artefact: Path, request: pytest.FixtureRequest
-) -> Iterator[Service]:
-    """The service on the backend under test; on one redis-server, the session's service."""
-    if not backend.cluster:
-        yield request.getfixturevalue("service")
-        return
-    with Service(backend.url, **SERVICE_ENV, **backend.env) as running:
+def cluster_service(redis_cluster: LocalCluster, artefact: Path) -> Iterator[Service]:
+    cluster = Backend(redis_cluster.url, cluster=True)
+    with Service(cluster.url, **SERVICE_ENV, **cluster.env) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def backend_service(backend: Backend, request: pytest.FixtureRequest) -> Service:
+    """The session's service on the backend under test."""
+    service: Service = request.getfixturevalue("cluster_service" if backend.cluster else "service")
+    return service
 
 
 @pytest.fixture
