@@ -31,11 +31,12 @@ redis: ## install redis-server and redis-cli from the system packages when not o
 		$(SUDO) apt-get install -y -qq redis-server redis-tools >/dev/null; }
 	@command -v redis-server redis-cli
 
-browser: ## install Debian's Chromium and its driver for the browser tests when missing
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+browser: ## install Debian's Chromium, its driver and faketime for the browser tests when missing
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
+		command -v faketime >/dev/null || { \
 		$(SUDO) apt-get update -qq && \
-		$(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
-	@command -v chromium chromedriver
+		$(SUDO) apt-get install -y -qq chromium chromium-driver faketime >/dev/null; }
+	@command -v chromium chromedriver faketime
 
 model: venv ## train, export and publish the demo model when models/ has none
 	@if ls models/$(MODEL_NAME)/*/manifest.json >/dev/null 2>&1; then \
