@@ -55,14 +55,17 @@ class CausalSelfAttention(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, allowed: Tensor) -> Tensor:
+        """The last ``allowed.shape[1]`` positions of ``x`` attending over all of it."""
         batch, length, d_model = x.shape
+        queries = allowed.shape[1]
         head = d_model // self.n_heads
         q, k, v = self.qkv(x).split(d_model, dim=-1)
-        q, k, v = (t.reshape(batch, length, self.n_heads, head).transpose(1, 2) for t in (q, k, v))
+        q = q[:, -queries:].reshape(batch, queries, self.n_heads, head).transpose(1, 2)
+        k, v = (t.reshape(batch, length, self.n_heads, head).transpose(1, 2) for t in (k, v))
         scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(head)
         scores = scores.masked_fill(~allowed.unsqueeze(1), float("-inf"))
         weights = self.drop(torch.softmax(scores, dim=-1))
-        mixed = torch.matmul(weights, v).transpose(1, 2).reshape(batch, length, d_model)
+        mixed = torch.matmul(weights, v).transpose(1, 2).reshape(batch, queries, d_model)
         return self.out(mixed)
 
 
@@ -83,7 +86,8 @@ class Block(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, allowed: Tensor) -> Tensor:
-        x = x + self.drop(self.attn(self.ln1(x), allowed))
+        """Every position, or with ``allowed`` cut to its last rows only those positions."""
+        x = x[:, -allowed.shape[1] :] + self.drop(self.attn(self.ln1(x), allowed))
         return x + self.mlp(self.ln2(x))
 
 
@@ -123,9 +127,11 @@ class IntentRanker(nn.Module):
         recency = torch.arange(length - 1, -1, -1, device=events.device)
         x = x + self.recency(recency.clamp(max=self.config.max_len - 1))
         allowed = _allowed(events)
-        for block in self.blocks:
+        for block in self.blocks[:-1]:
             x = block(x, allowed)
-        return self.ln_final(x[:, -1])
+        # The heads read the last position only, so the last block computes nothing else: its
+        # keys and values still come from every position. At 2 layers, about a third less work.
+        return self.ln_final(self.blocks[-1](x, allowed[:, -1:])[:, -1])
 
     def heads(self, events: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(intent_logits [B, 4], item_logits [B, V], outcome_logits [B, 2])``; items 0 and
