@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 from msgspec import Struct
@@ -44,6 +45,8 @@ class Manifest(Struct, kw_only=True):
     data_fingerprint: str = ""
     onnx_sha256: str = ""
     parity_max_abs_diff: float = 0.0
+    # "fp16": weights and arithmetic in half precision (for GPUs), inputs and outputs as fp32.
+    precision: Literal["fp32", "fp16"] = "fp32"
 
     def vocabulary(self) -> encoding.Vocabulary:
         return encoding.Vocabulary(self.items, self.categories)

@@ -63,6 +63,11 @@ def register(subparsers: Any) -> None:
     export.add_argument("checkpoint", type=Path, help="a checkpoint written by `train`")
     export.add_argument("--models-dir", type=Path, default=Path("models"), help="artefact root")
     export.add_argument("--name", default="demo", help="model name (a folder under models-dir)")
+    export.add_argument(
+        "--half",
+        action="store_true",
+        help="half-precision weights and arithmetic, fp32 inputs and outputs (for GPUs)",
+    )
     export.set_defaults(func=export_command)
 
     from training.bench_models import add_parser as add_bench_models
@@ -176,7 +181,7 @@ def export_command(args: argparse.Namespace) -> int:
     from training.export import ParityError, export
 
     try:
-        artefact = export(args.checkpoint, args.models_dir, args.name)
+        artefact = export(args.checkpoint, args.models_dir, args.name, half=args.half)
     except ParityError as exc:
         print(f"not published: {exc}", file=sys.stderr)
         return 1

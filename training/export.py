@@ -15,10 +15,11 @@ import tempfile
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 
@@ -29,6 +30,8 @@ from training.simulator import simulate
 from training.train import load_checkpoint, model_from_checkpoint
 
 PARITY_TOLERANCE = 1e-4
+# Half precision keeps about three significant digits: probabilities agree to this.
+HALF_PARITY_TOLERANCE = 5e-3
 # Scores closer than this are ties, where the two runtimes may order items differently.
 TIE_TOLERANCE = 1e-6
 INPUT_NAME = "events"
@@ -79,26 +82,42 @@ def export_onnx(model: IntentRanker, path: Path, example: Encoded) -> None:
         )
 
 
-def check_parity(torch_model: IntentRanker, onnx_path: Path, batch: Encoded) -> float:
+def to_half(onnx_path: Path) -> None:
+    """Rewrite the graph in half precision, keeping its fp32 inputs and outputs, so that the
+    service feeds and reads it unchanged. Meant for GPUs: a CPU runs it, but no faster."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = onnx.load(str(onnx_path))
+    onnx.save(convert_float_to_float16(model, keep_io_types=True), str(onnx_path))
+
+
+def check_parity(
+    torch_model: IntentRanker,
+    onnx_path: Path,
+    batch: Encoded,
+    tolerance: float = PARITY_TOLERANCE,
+    tie: float = TIE_TOLERANCE,
+) -> float:
     """Largest abs difference of ``intent_probs``, ``top_scores`` and ``uplift``; raises
-    ``ParityError`` when it exceeds the tolerance or when untied top items differ."""
+    ``ParityError`` when it exceeds ``tolerance`` or when top items further apart than
+    ``tie`` come out in another order."""
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     ours = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
     with torch.no_grad():
         theirs = [t.numpy() for t in torch_model.eval()(torch.from_numpy(batch))]
     diff = max(float(np.max(np.abs(ours[i] - theirs[i]))) for i in _SCORED)
-    if not diff <= PARITY_TOLERANCE:
-        raise ParityError(f"ONNX and PyTorch differ by {diff:.3g} > {PARITY_TOLERANCE}")
-    untied = _untied(theirs[1])
+    if not diff <= tolerance:
+        raise ParityError(f"ONNX and PyTorch differ by {diff:.3g} > {tolerance}")
+    untied = _untied(theirs[1], tie)
     mismatched = int(np.sum((ours[2] != theirs[2]) & untied))
     if mismatched:
         raise ParityError(f"{mismatched} untied top items differ (score diff {diff:.3g})")
     return diff
 
 
-def _untied(scores: np.ndarray) -> np.ndarray:
+def _untied(scores: np.ndarray, tie: float) -> np.ndarray:
     """True where a score is clearly apart from both neighbours in its sorted row."""
-    gaps = np.abs(np.diff(scores, axis=1)) > TIE_TOLERANCE
+    gaps = np.abs(np.diff(scores, axis=1)) > tie
     edge = np.ones((len(scores), 1), dtype=bool)
     return np.hstack([edge, gaps]) & np.hstack([gaps, edge])
 
@@ -130,11 +149,13 @@ def export(
     name: str,
     *,
     reference: IntentRanker | None = None,
+    half: bool = False,
 ) -> Path:
     """Publish ``models_dir/name/<version>/`` and return it.
 
     ``reference`` is the PyTorch model the ONNX graph must agree with; by default the
     checkpoint's own model (a caller holding another copy of it may pass that instead).
+    ``half`` publishes the graph in half precision, held to a half-precision tolerance.
     """
     checkpoint = load_checkpoint(checkpoint_path)
     model = model_from_checkpoint(checkpoint)
@@ -145,15 +166,25 @@ def export(
     try:
         onnx_path = staging / MODEL_FILE
         export_onnx(model, onnx_path, parity_batch(vocab, checkpoint["max_len"], seed=3))
-        diff = check_parity(
-            reference or model, onnx_path, parity_batch(vocab, checkpoint["max_len"])
-        )
-        return _publish(staging, root, name, checkpoint, diff)
+        batch = parity_batch(vocab, checkpoint["max_len"])
+        diff = check_parity(reference or model, onnx_path, batch)
+        if half:
+            to_half(onnx_path)
+            tolerance = HALF_PARITY_TOLERANCE
+            diff = check_parity(reference or model, onnx_path, batch, tolerance, tolerance)
+        return _publish(staging, root, name, checkpoint, diff, "fp16" if half else "fp32")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _publish(staging: Path, root: Path, name: str, checkpoint: dict[str, Any], diff: float) -> Path:
+def _publish(
+    staging: Path,
+    root: Path,
+    name: str,
+    checkpoint: dict[str, Any],
+    diff: float,
+    precision: Literal["fp32", "fp16"],
+) -> Path:
     target = reserve_version(root)
     manifest = Manifest(
         name=name,
@@ -167,6 +198,7 @@ def _publish(staging: Path, root: Path, name: str, checkpoint: dict[str, Any], d
         data_fingerprint=checkpoint["data_fingerprint"],
         onnx_sha256=hashlib.sha256((staging / MODEL_FILE).read_bytes()).hexdigest(),
         parity_max_abs_diff=diff,
+        precision=precision,
     )
     # The manifest goes last: a folder with a manifest is a complete artefact.
     write_manifest(staging, manifest)

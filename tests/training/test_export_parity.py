@@ -113,3 +113,39 @@ def test_versions_are_unique_and_ordered_within_one_second(tmp_path: Path) -> No
     versions = [reserve_version(tmp_path).name for _ in range(3)]
     assert len(set(versions)) == 3
     assert versions == sorted(versions)
+
+
+def test_half_precision_export_keeps_fp32_inputs_and_outputs(
+    checkpoints: tuple[Path, Path], artefact: Path, tmp_path: Path
+) -> None:
+    import onnx
+
+    half = export(checkpoints[0], tmp_path / "models", "demo", half=True)
+    manifest = read_manifest(half)
+    assert manifest.precision == "fp16"
+    assert read_manifest(artefact).precision == "fp32"
+    assert 0.0 < manifest.parity_max_abs_diff <= 5e-3
+
+    def weight_bytes(path: Path) -> dict[str, int]:
+        sizes: dict[str, int] = {}
+        for tensor in onnx.load(str(path / MODEL_FILE)).graph.initializer:
+            kind = onnx.TensorProto.DataType.Name(tensor.data_type)
+            sizes[kind] = sizes.get(kind, 0) + len(tensor.raw_data)
+        return sizes
+
+    halved, full_size = weight_bytes(half), weight_bytes(artefact)
+    assert "FLOAT" not in halved
+    assert halved["FLOAT16"] * 2 == full_size["FLOAT"]
+    session = ort.InferenceSession(str(half / MODEL_FILE), providers=["CPUExecutionProvider"])
+    assert [i.type for i in session.get_inputs()] == ["tensor(int64)"]
+    assert [o.type for o in session.get_outputs()] == [
+        "tensor(float)", "tensor(float)", "tensor(int64)", "tensor(float)",
+    ]  # fmt: skip
+    batch = parity_batch(Vocabulary(manifest.items, manifest.categories), 50)
+    full, reduced = (
+        ort.InferenceSession(str(a / MODEL_FILE), providers=["CPUExecutionProvider"]).run(
+            None, {"events": batch}
+        )
+        for a in (artefact, half)
+    )
+    assert np.abs(full[0] - reduced[0]).max() <= 5e-3
