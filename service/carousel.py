@@ -28,6 +28,7 @@ class _Picker:
 
     def __init__(self, rules: Recommendations, excluded: set[str], known: dict[str, CatalogItem]):
         self.rules, self.excluded, self.known = rules, excluded, known
+        self.exclude_tags = frozenset(rules.exclude_tags)
         self.items: list[ScoredItem] = []
         self.per_category: dict[str, int] = {}
         self.notes: set[str] = set()
@@ -42,7 +43,7 @@ class _Picker:
         if item is not None and not item.in_stock:
             self.notes.add("filter:out_of_stock")
             return
-        if item is not None and item.tags & set(self.rules.exclude_tags):
+        if item is not None and not self.exclude_tags.isdisjoint(item.tags):
             self.notes.add("filter:excluded_tag")
             return
         category = item.category if item is not None else None
@@ -81,21 +82,19 @@ class Carousel:
         reasons: list[str],
     ) -> SlotDecision:
         rules = policy.recommendations
+        item_at = self.runtime.vocab.item_at
+        # Lists, not numpy rows: a numpy scalar per item costs more than the item's rules.
         ranked = [
-            (self.runtime.vocab.item_at(int(i)), float(s))
-            for i, s in zip(prediction.top_items[0], prediction.top_scores[0], strict=True)
+            (item_at(i), s)
+            for i, s in zip(
+                prediction.top_items[0].tolist(), prediction.top_scores[0].tolist(), strict=True
+            )
         ]
         reasons = [*reasons, "model:next_item"]
         known = await self._known([i for i, _ in ranked] + self._popular(rules), reasons)
-        boosts = {b.tag: b.factor for b in rules.boosts}
-        boosted = []
-        for item_id, score in ranked:
-            tags = known[item_id].tags if item_id in known else frozenset()
-            factor = 1.0
-            for tag in tags & boosts.keys():
-                factor *= boosts[tag]
-                reasons.append(f"boost:{tag}")
-            boosted.append((score * factor, item_id))
+        boosted = [(score, item_id) for item_id, score in ranked]
+        if rules.boosts:
+            boosted = self._boost(ranked, known, rules, reasons)
         picker = _Picker(rules, excluded_items(history, rules), known)
         for score, item_id in sorted(boosted, reverse=True):
             picker.offer(item_id, score)
@@ -108,6 +107,25 @@ class Carousel:
             items=picker.items,
             reasons=list(dict.fromkeys([*reasons, *sorted(picker.notes)])),
         )
+
+    @staticmethod
+    def _boost(
+        ranked: list[tuple[str, float]],
+        known: dict[str, CatalogItem],
+        rules: Recommendations,
+        reasons: list[str],
+    ) -> list[tuple[float, str]]:
+        boosts = {b.tag: b.factor for b in rules.boosts}
+        boosted = []
+        for item_id, score in ranked:
+            item = known.get(item_id)
+            if item is not None and item.tags:
+                for tag, factor in boosts.items():
+                    if tag in item.tags:
+                        score *= factor
+                        reasons.append(f"boost:{tag}")
+            boosted.append((score, item_id))
+        return boosted
 
     async def popular(
         self, history: Sequence[StoredEvent], policy: Policy, reasons: list[str]

@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta, Struct
 
+from service.catalog_cache import CatalogCache
 from service.redis_client import Client
 from service.schema import Category, ItemId, Price
 
@@ -67,44 +68,72 @@ def _text(value: bytes | None) -> str | None:
 
 
 class Catalog:
-    def __init__(self, client: Client) -> None:
+    """Items in Redis, read through this worker's cache once the cache has synced."""
+
+    def __init__(self, client: Client, cache: CatalogCache[CatalogItem] | None = None) -> None:
         self.client = client
+        self.cache = cache if cache is not None else CatalogCache(client, 1, 1.0)
 
     async def upsert(self, updates: Iterable[ItemUpdate]) -> int:
         """Fields left out keep their value: each field is its own hash entry."""
         by_field: dict[str, dict[str, str]] = {name: {} for name in _FIELDS}
-        count = 0
+        changed = []
         for update in updates:
             for name, value in _encoded(update).items():
                 by_field[name][update.item_id] = value
-            count += 1
+            changed.append(update.item_id)
         pipe = self.client.pipeline(transaction=False)
         for name, mapping in by_field.items():
             if mapping:
                 pipe.hset(field_key(name), mapping=mapping)  # type: ignore[arg-type]
         await pipe.execute()
-        return count
+        await self.cache.announce(changed)
+        return len(changed)
 
     async def lookup(self, item_ids: Sequence[str]) -> dict[str, CatalogItem]:
         """Known items among ``item_ids``; an item never loaded is absent from the result."""
+        cache = self.cache
+        if not cache.ready:
+            return _known(await self._read(list(dict.fromkeys(item_ids))))
+        found: dict[str, CatalogItem | None] = {}
+        missing = []
+        for item_id in dict.fromkeys(item_ids):
+            if item_id in cache.items:
+                found[item_id] = cache.items[item_id]
+            else:
+                missing.append(item_id)
+        if missing:
+            generation = cache.generation
+            read = await self._read(missing)
+            cache.keep(read, generation)
+            found.update(read)
+        return _known(found)
+
+    async def _read(self, item_ids: Sequence[str]) -> dict[str, CatalogItem | None]:
         if not item_ids:
             return {}
         pipe = self.client.pipeline(transaction=False)
         for name in _LOOKUP:
             pipe.hmget(field_key(name), list(item_ids))
         columns = await pipe.execute()
-        found = {}
+        found: dict[str, CatalogItem | None] = {}
         for row, item_id in enumerate(item_ids):
             category, in_stock, tags = (_text(col[row]) for col in columns)
-            if category is in_stock is tags is None:
-                continue
-            found[item_id] = CatalogItem(
-                item_id=item_id,
-                category=category,
-                in_stock=in_stock != "0",
-                tags=frozenset(tags.split(",")) if tags else frozenset(),
+            found[item_id] = (
+                None
+                if category is in_stock is tags is None
+                else CatalogItem(
+                    item_id=item_id,
+                    category=category,
+                    in_stock=in_stock != "0",
+                    tags=frozenset(tags.split(",")) if tags else frozenset(),
+                )
             )
         return found
+
+
+def _known(read: dict[str, CatalogItem | None]) -> dict[str, CatalogItem]:
+    return {i: item for i, item in read.items() if item is not None}
 
 
 batch_decoder = msgspec.json.Decoder(ItemBatch)

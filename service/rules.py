@@ -40,10 +40,12 @@ def segments_of(
     """Segments read off the person's recent events and live profile."""
     types = [e.type for e in history]
     found = set()
-    if sum(t in ("help", "remove_from_cart") for t in types) >= HELP_SIGNALS:
+    if types.count("help") + types.count("remove_from_cart") >= HELP_SIGNALS:
         found.add("help_seeking")
-    last_purchase = max((i for i, t in enumerate(types) if t == "purchase"), default=-1)
-    if "add_to_cart" in types[last_purchase + 1 :]:
+    since_purchase = (
+        types[len(types) - types[::-1].index("purchase") :] if "purchase" in types else types
+    )
+    if "add_to_cart" in since_purchase:
         found.add("cart_active")
     channels = {e.channel for e in history}
     if len(channels) > 1:
@@ -77,19 +79,27 @@ def _profile_segments(profile: Mapping[str, str]) -> set[str]:
 
 def failed_condition(variant: Variant, ctx: Context) -> str | None:
     """The first declared condition the context breaks, or None when all hold."""
-    checks: list[tuple[str, bool]] = [
-        ("intents", variant.intents is None or ctx.intent in variant.intents),
-        ("buy_prob", variant.buy_prob is None or variant.buy_prob.holds(ctx.buy_prob)),
-        ("channels", variant.channels is None or ctx.channel in variant.channels),
-        ("devices", variant.devices is None or ctx.device in variant.devices),
-        ("hours", variant.hours is None or variant.hours.holds(ctx.hour)),
-        ("weekdays", variant.weekdays is None or ctx.weekday in variant.weekdays),
-        ("segments", variant.segments is None or set(variant.segments) <= ctx.segments),
-        ("arms", variant.experiment is None or _in_arm(variant, ctx)),
-    ]
-    if variant.uplift is not None:
-        checks.append(("uplift", ctx.uplift is not None and variant.uplift.holds(ctx.uplift)))
-    return next((name for name, holds in checks if not holds), None)
+    # In declaration order, each tested only when declared: this runs for every variant of
+    # every slot of every page view.
+    if variant.intents is not None and ctx.intent not in variant.intents:
+        return "intents"
+    if variant.buy_prob is not None and not variant.buy_prob.holds(ctx.buy_prob):
+        return "buy_prob"
+    if variant.channels is not None and ctx.channel not in variant.channels:
+        return "channels"
+    if variant.devices is not None and ctx.device not in variant.devices:
+        return "devices"
+    if variant.hours is not None and not variant.hours.holds(ctx.hour):
+        return "hours"
+    if variant.weekdays is not None and ctx.weekday not in variant.weekdays:
+        return "weekdays"
+    if variant.segments is not None and not ctx.segments.issuperset(variant.segments):
+        return "segments"
+    if variant.experiment is not None and not _in_arm(variant, ctx):
+        return "arms"
+    if variant.uplift is not None and (ctx.uplift is None or not variant.uplift.holds(ctx.uplift)):
+        return "uplift"
+    return None
 
 
 def _in_arm(variant: Variant, ctx: Context) -> bool:

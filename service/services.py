@@ -12,7 +12,8 @@ from pathlib import Path
 
 from service import policy as policies
 from service.batcher import MicroBatcher
-from service.catalog import Catalog
+from service.catalog import Catalog, CatalogItem
+from service.catalog_cache import CatalogCache
 from service.decide import Decider
 from service.errors import ConfigError, WitrynaError
 from service.experiments import assign, converted_key, exposed_key
@@ -22,7 +23,7 @@ from service.metrics import Metrics
 from service.metrics_pool import MetricsPool, pool_key
 from service.publish import validate
 from service.redis_client import UNREACHABLE, connect
-from service.runtime import ModelRuntime
+from service.runtime import CPU, ModelRuntime
 from service.schema import StoredEvent
 from service.settings import Settings
 from service.store import EventStore
@@ -100,7 +101,10 @@ class Services:
             client, s.history_len, s.history_ttl_s, s.buffer_events,
             on_flushed=lambda kept: self.record(kept, None),
         )  # fmt: skip
-        self._catalog = Catalog(client)
+        cache: CatalogCache[CatalogItem] = CatalogCache(
+            client, s.catalog_cache_items, s.catalog_refresh_s
+        )
+        self._catalog = Catalog(client, cache)
         self._identities = Identities(self._store)
         self._artefact = current_artefact(self.models_dir, s.model_name)
         self._decider = self._load(self._artefact)
@@ -112,6 +116,10 @@ class Services:
         key = pool_key(socket.gethostname(), s.port)
         self._metrics_pool = MetricsPool(client, key, self.metrics, self._versions)
         self._tasks.append(asyncio.create_task(self._metrics_pool.publish_forever()))
+        if s.catalog_sync_ms > 0:
+            with contextlib.suppress(*UNREACHABLE):
+                await cache.sync()
+            self._tasks.append(asyncio.create_task(cache.sync_forever(s.catalog_sync_ms / 1000)))
         if s.model_poll_s > 0:
             self._tasks.append(asyncio.create_task(self.watch(s.model_poll_s)))
 
@@ -121,7 +129,11 @@ class Services:
     def _load(self, artefact: Path) -> Decider:
         s = self.settings
         runtime = validate(artefact, s.ort_threads, s.device)
-        return Decider(runtime, self.catalog, MicroBatcher(runtime, s.batch_max, s.batch_wait_us))
+        inline = s.inference_thread == "off" or (
+            s.inference_thread == "auto" and runtime.provider == CPU
+        )
+        batcher = MicroBatcher(runtime, s.batch_max, s.batch_wait_us, inline)
+        return Decider(runtime, self.catalog, batcher)
 
     async def watch(self, interval_s: float) -> None:
         """Swap in a newly published model or an edited policy; bad ones are refused."""
@@ -210,15 +222,17 @@ class Services:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Bounded like the last writes below: a stopping worker must not hang on anything.
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
         if self._decider is not None:
             self._decider.batcher.close()
         if self._store is not None:
             # Last writes get a bounded time: a stopping worker must not hang on Redis.
             with contextlib.suppress(TimeoutError, *UNREACHABLE):
                 await asyncio.wait_for(self._final_writes(), timeout=STOP_TIMEOUT_S)
-            await self._store.client.aclose()
+            with contextlib.suppress(TimeoutError, *UNREACHABLE):
+                await asyncio.wait_for(self._store.client.aclose(), timeout=STOP_TIMEOUT_S)
 
     async def _final_writes(self) -> None:
         await self.store.flush()

@@ -45,6 +45,15 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # ...and the first of them waits at most this long for company.
     batch_wait_us: Annotated[int, Meta(ge=0, le=100_000)] = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Model runs on a thread of their own ("on") or on the event loop's ("off"). "auto": a
+    # thread for a GPU, whose runs overlap the loop's work; none on a CPU worker's one core.
+    inference_thread: Literal["auto", "on", "off"] = "auto"
+    # Workers keep catalogue items they have read and learn of changes this often; another
+    # worker's stock change shows at most this late. 0: read the catalogue on every page view.
+    catalog_sync_ms: Annotated[int, Meta(ge=0, le=60_000)] = 100
+    catalog_cache_items: Positive = 200_000
+    # Forget every cached item this often, for changes written to Redis behind the API.
+    catalog_refresh_s: Annotated[float, Meta(gt=0)] = 60.0
     # Events that could not reach Redis wait here, in order, until it answers again.
     buffer_events: Annotated[int, Meta(ge=0)] = 10_000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

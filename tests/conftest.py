@@ -110,6 +110,9 @@ on_one_redis = pytest.mark.parametrize("backend", ["redis"], indirect=True)
 def redis_client(backend: Backend) -> Iterator[RedisClient]:
     client = backend.client()
     client.flushall()
+    # The running service learns of the flush at its next catalogue sync (SERVICE_ENV): until
+    # then it could still answer from the last test's catalogue.
+    time.sleep(0.05)
     yield client
     client.close()
 
@@ -138,10 +141,15 @@ class Service:
     def __exit__(self, *exc: object) -> None:
         assert self.process is not None
         self.process.terminate()
-        self.process.wait(timeout=10)
+        # Granian kills a worker that has not stopped after 10 s: wait for that too.
+        self.process.wait(timeout=20)
 
 
-SERVICE_ENV = {"WITRYNA_MAX_BODY_BYTES": "65536", "WITRYNA_BENCH_ROUTES": "1"}
+SERVICE_ENV = {
+    "WITRYNA_MAX_BODY_BYTES": "65536",
+    "WITRYNA_BENCH_ROUTES": "1",
+    "WITRYNA_CATALOG_SYNC_MS": "5",
+}
 
 
 @pytest.fixture(scope="session")

@@ -30,9 +30,12 @@ async def submit_all(batcher: MicroBatcher, batch: list[encoding.Encoded]) -> li
     return await asyncio.gather(*(batcher.predict(seq) for seq in batch))
 
 
-def test_concurrent_requests_share_runs_and_get_their_own_answers(runtime: ModelRuntime) -> None:
+@pytest.mark.parametrize("inline", [False, True], ids=["thread", "inline"])
+def test_concurrent_requests_share_runs_and_get_their_own_answers(
+    runtime: ModelRuntime, inline: bool
+) -> None:
     batch = sequences(runtime, 40)
-    batcher = MicroBatcher(runtime, max_batch=16, max_wait_us=2000)
+    batcher = MicroBatcher(runtime, max_batch=16, max_wait_us=2000, inline=inline)
     rows = asyncio.run(submit_all(batcher, batch))
     batcher.close()
     assert max(row.batch_size for row in rows) == 16
@@ -51,9 +54,10 @@ def test_a_batch_of_one_is_the_unbatched_path(runtime: ModelRuntime) -> None:
     assert [row.batch_size for row in rows] == [1] * 5
 
 
-def test_a_failing_run_fails_every_request_in_it(runtime: ModelRuntime) -> None:
+@pytest.mark.parametrize("inline", [False, True], ids=["thread", "inline"])
+def test_a_failing_run_fails_every_request_in_it(runtime: ModelRuntime, inline: bool) -> None:
     broken = np.ones((3, len(encoding.FEATURES) + 1), dtype=np.int64)
-    batcher = MicroBatcher(runtime, max_batch=4, max_wait_us=1000)
+    batcher = MicroBatcher(runtime, max_batch=4, max_wait_us=1000, inline=inline)
 
     async def run() -> list[Row | BaseException]:
         good = sequences(runtime, 2)
@@ -64,3 +68,21 @@ def test_a_failing_run_fails_every_request_in_it(runtime: ModelRuntime) -> None:
     outcomes = asyncio.run(run())
     batcher.close()
     assert all(isinstance(outcome, Exception) for outcome in outcomes)
+
+
+def test_requests_arriving_during_an_inline_run_form_the_next_batch(
+    runtime: ModelRuntime,
+) -> None:
+    """Inline, the loop is busy while the model runs: whoever arrives then goes next, together."""
+    batch = sequences(runtime, 12)
+    batcher = MicroBatcher(runtime, max_batch=32, max_wait_us=0, inline=True)
+
+    async def staggered() -> list[Row]:
+        first = asyncio.ensure_future(batcher.predict(batch[0]))
+        await asyncio.sleep(0)  # the first run starts alone and blocks the loop
+        rest = [asyncio.ensure_future(batcher.predict(seq)) for seq in batch[1:]]
+        return await asyncio.gather(first, *rest)
+
+    rows = asyncio.run(staggered())
+    batcher.close()
+    assert [row.batch_size for row in rows] == [1] + [11] * 11

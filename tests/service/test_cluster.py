@@ -6,13 +6,9 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 
 import httpx
 import pytest
-import redis
 from redis.crc import key_slot
 
 from service.errors import ConfigError
@@ -20,31 +16,12 @@ from service.keys import aliases_key, consent_key, events_key, profile_key
 from service.redis_server import LocalCluster
 from service.settings import Settings
 from tests.conftest import ROOT, ClusterClient, RedisClient, wait_for
+from tests.monitor import monitored
 
 VISITOR = "solo-1"
 T0 = 1_763_900_000.0
 # A key argument naming the visitor, hash tag or not; MONITOR shows arguments space-separated.
 VISITOR_KEY = re.compile(rf"(?:^|\s)(w:\S*{VISITOR}\S*)")
-
-
-@contextmanager
-def monitored(ports: list[int]) -> Iterator[dict[int, list[str]]]:
-    """Every command each node runs inside the block, by port, read back after it."""
-    seen: dict[int, list[str]] = {port: [] for port in ports}
-    with ExitStack() as stack:
-        # A timeout, so that a marker that never comes fails the test instead of hanging it.
-        monitors = {
-            port: stack.enter_context(redis.Redis(port=port, socket_timeout=10).monitor())
-            for port in ports
-        }
-        yield seen
-        # A marker sent last to each node tells when its log of the block is complete.
-        marker = uuid.uuid4().hex
-        for port, monitor in monitors.items():
-            with redis.Redis(port=port) as client:
-                client.echo(marker)
-            while marker not in (command := monitor.next_command()["command"]):
-                seen[port].append(command)
 
 
 def journey(http: httpx.Client) -> None:
