@@ -180,6 +180,8 @@ def report(result: dict[str, Any]) -> str:
             "",
             "Latency is measured from each request's scheduled send time. The floor",
             "(`POST /v1/floor`) does one Redis round trip and one model run, nothing else.",
+            "Saturation is measured for twice the run time, page views and the floor taking",
+            "turns in six slices, so that the shared machine's drift falls on both alike.",
             "",
             *bench_load.table(result["load"]),
             "",

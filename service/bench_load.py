@@ -24,7 +24,7 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
     return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99)}
 
 
-def drive(url: str, path: str, bodies: Path, rate: float, seconds: float) -> dict[str, Any]:
+def _generate(url: str, path: str, bodies: Path, rate: float, seconds: float) -> dict[str, Any]:
     """One load run by `service.loadgen` in a child process pinned to its own core."""
     command = [
         sys.executable, "-m", "service.loadgen", url, path, str(bodies),
@@ -34,24 +34,49 @@ def drive(url: str, path: str, bodies: Path, rate: float, seconds: float) -> dic
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")
-    raw = json.loads(done.stdout)
+    raw: dict[str, Any] = json.loads(done.stdout)
+    return raw
+
+
+def _summary(path: str, rate: float, raws: list[dict[str, Any]]) -> dict[str, Any]:
+    latencies = [ms for raw in raws for ms in raw["latencies_ms"]]
     return {
         "path": path,
         "rate": rate or "saturation",
-        "throughput": raw["throughput"],
-        "errors": raw["errors"],
-        "degraded": raw["degraded"],
-        "sent": raw["sent"],
-        **percentiles(raw["latencies_ms"]),
+        "throughput": len(latencies) / sum(raw["seconds"] for raw in raws),
+        "errors": sum(raw["errors"] for raw in raws),
+        "degraded": sum(raw["degraded"] for raw in raws),
+        "sent": sum(raw["sent"] for raw in raws),
+        **percentiles(latencies),
     }
 
 
-def load_runs(url: str, bodies: Path, rates: list[float], seconds: float) -> list[dict[str, Any]]:
-    plan = [(path, rate) for rate in [*rates, 0.0] for path in (PAGE_VIEWS, FLOOR)]
+def drive(url: str, path: str, bodies: Path, rate: float, seconds: float) -> dict[str, Any]:
+    return _summary(path, rate, [_generate(url, path, bodies, rate, seconds)])
+
+
+def saturate(url: str, bodies: Path, seconds: float, rounds: int) -> list[dict[str, Any]]:
+    """Page views and the floor at saturation, in alternating slices of ``seconds / rounds``.
+
+    A shared machine's speed drifts from one minute to the next; taking the two endpoints
+    in turns (ABBA...) lets the drift fall on both alike instead of on their ratio.
+    """
+    raws: dict[str, list[dict[str, Any]]] = {PAGE_VIEWS: [], FLOOR: []}
+    order = [(PAGE_VIEWS, FLOOR) if i % 2 == 0 else (FLOOR, PAGE_VIEWS) for i in range(rounds)]
+    for pair in tqdm(order, desc="saturation rounds", unit="round"):
+        for path in pair:
+            raws[path].append(_generate(url, path, bodies, 0.0, seconds / rounds))
+    return [_summary(path, 0.0, runs) for path, runs in raws.items()]
+
+
+def load_runs(
+    url: str, bodies: Path, rates: list[float], seconds: float, rounds: int = 6
+) -> list[dict[str, Any]]:
+    plan = [(path, rate) for rate in rates for path in (PAGE_VIEWS, FLOOR)]
     runs = []
     for path, rate in tqdm(plan, desc="load runs", unit="run"):
         runs.append(drive(url, path, bodies, rate, seconds))
-    return runs
+    return [*runs, *saturate(url, bodies, seconds * 2, rounds)]
 
 
 def table(runs: list[dict[str, Any]]) -> list[str]:

@@ -97,10 +97,14 @@ class Carousel:
             boosted = self._boost(ranked, known, rules, reasons)
         picker = _Picker(rules, excluded_items(history, rules), known)
         for score, item_id in sorted(boosted, reverse=True):
+            if picker.full():
+                break
             picker.offer(item_id, score)
         if not picker.full():
             picker.notes.add("fill:popular")
             for item_id in self._popular(rules):
+                if picker.full():
+                    break
                 picker.offer(item_id, 0.0)
         return SlotDecision(
             variant=variant,
@@ -136,6 +140,8 @@ class Carousel:
             rules, excluded_items(history, rules), await self._known(self._popular(rules), reasons)
         )
         for item_id in self._popular(rules):
+            if picker.full():
+                break
             picker.offer(item_id, 0.0)
         return SlotDecision(
             variant="popular", items=picker.items, reasons=[*reasons, *sorted(picker.notes)]
