@@ -56,6 +56,12 @@ def test_redis_outage_degrades_then_recovers_without_losing_events(
         assert accepted.status_code == 202
         assert accepted.json() == {"accepted": 1, "buffered": 1}
         assert http.get("/readyz").json()["buffered_events"] == 2
+        link = http.post("/v1/identify", json={"visitor_id": "v-7", "customer_id": "c-7"})
+        assert link.status_code == 503
+        assert link.headers["content-type"] == "application/problem+json"
+        assert link.headers["retry-after"] == "1"
+        assert link.json()["title"] == "Redis unavailable"
+        assert http.get("/v1/experiments/cart-incentive").status_code == 503
 
         own_redis.start()
         assert http.get("/readyz").status_code == 200
