@@ -38,7 +38,7 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str
     if isinstance(exc, UNREACHABLE):
         # Page views and events degrade on their own; what needs Redis to answer says so.
         log.warning("%s %s: redis unreachable: %s", request.method, request.url.path, exc)
-        detail = "redis did not answer; nothing was changed, try again"
+        detail = "redis did not answer; the request is safe to send again"
         return _problem(503, "Redis unavailable", detail, headers={"Retry-After": "1"})
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _problem(500, "Internal error", "an unexpected error was logged")
