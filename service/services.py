@@ -220,7 +220,14 @@ class Services:
         try:
             await logs.write(self.store.client)
         except UNREACHABLE as exc:
-            log.warning("%d decision logs not written: %s", len(batch), exc)
+            # Tried again next time: right after an outage a pooled connection is often
+            # stale, and its one failure must not lose the log. The backlog is bounded.
+            self._logs = batch + self._logs
+            excess = len(self._logs) - self.settings.buffer_events
+            if excess > 0:
+                del self._logs[:excess]
+                log.error("%d decision logs dropped: the backlog is full", excess)
+            log.warning("%d decision logs not written yet: %s", len(batch), exc)
 
     async def stop(self) -> None:
         for task in self._tasks:
