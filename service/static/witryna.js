@@ -240,11 +240,14 @@
     });
     return withTimeout(answer, config.timeoutMs).then(
       function (decision) {
+        failing = false;
         render(decision, elements);
         announce(decision.degraded ? "degraded" : "personalised", decision, started);
         return decision;
       },
       function (error) {
+        // Events left for a beacon would be lost too: on leaving, the next page sends them.
+        failing = true;
         warn(error);
         announce("fallback", null, started);
         return null;

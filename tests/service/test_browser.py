@@ -174,7 +174,12 @@ def test_a_carousel_click_leaves_by_beacon_as_the_page_unloads(
     assert browser.script_errors() == []
 
 
-def test_debug_drawer_explains_the_decision(browser: Browser, store: Service) -> None:
+def test_debug_drawer_explains_the_decision(
+    browser: Browser, store: Service, steady_policy: Path
+) -> None:
+    # A fixed visitor outside the holdout: a random one lands there one time in twenty,
+    # and a holdout decision has no intent reasons to show.
+    as_visitor(browser, store.url, incentive_visitors(steady_policy, 1)[0])
     view(browser, f"{store.url}/demo?p=category&c=tv")
     browser.driver.find_element("id", "drawer-toggle").click()
     status = browser.driver.find_element("id", "drawer-status").text
