@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from service.catalog import Catalog, CatalogItem
 from service.policy import Policy, Recommendations
@@ -36,9 +36,16 @@ class _Picker:
     def full(self) -> bool:
         return len(self.items) >= self.rules.count
 
-    def offer(self, item_id: str, score: float) -> None:
+    def take(self, candidates: Iterable[tuple[str, float]]) -> None:
+        """Offer ``(item_id, score)`` in order until the carousel is full."""
+        for item_id, score in candidates:
+            if self.full():
+                return
+            self._offer(item_id, score)
+
+    def _offer(self, item_id: str, score: float) -> None:
         item = self.known.get(item_id)
-        if item_id in self.excluded or self.full():
+        if item_id in self.excluded:
             return
         if item is not None and not item.in_stock:
             self.notes.add("filter:out_of_stock")
@@ -92,20 +99,12 @@ class Carousel:
         ]
         reasons = [*reasons, "model:next_item"]
         known = await self._known([i for i, _ in ranked] + self._popular(rules), reasons)
-        boosted = [(score, item_id) for item_id, score in ranked]
-        if rules.boosts:
-            boosted = self._boost(ranked, known, rules, reasons)
+        boosted = self._boost(ranked, known, rules, reasons)
         picker = _Picker(rules, excluded_items(history, rules), known)
-        for score, item_id in sorted(boosted, reverse=True):
-            if picker.full():
-                break
-            picker.offer(item_id, score)
+        picker.take((item_id, score) for score, item_id in sorted(boosted, reverse=True))
         if not picker.full():
             picker.notes.add("fill:popular")
-            for item_id in self._popular(rules):
-                if picker.full():
-                    break
-                picker.offer(item_id, 0.0)
+            picker.take((item_id, 0.0) for item_id in self._popular(rules))
         return SlotDecision(
             variant=variant,
             items=picker.items,
@@ -139,10 +138,7 @@ class Carousel:
         picker = _Picker(
             rules, excluded_items(history, rules), await self._known(self._popular(rules), reasons)
         )
-        for item_id in self._popular(rules):
-            if picker.full():
-                break
-            picker.offer(item_id, 0.0)
+        picker.take((item_id, 0.0) for item_id in self._popular(rules))
         return SlotDecision(
             variant="popular", items=picker.items, reasons=[*reasons, *sorted(picker.notes)]
         )
