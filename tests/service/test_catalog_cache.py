@@ -93,10 +93,6 @@ def test_without_the_cache_every_page_view_reads_the_catalogue(
 ITEM = CatalogItem(item_id="sku-1", category="tv")
 
 
-def _run(coroutine: object) -> None:
-    asyncio.run(coroutine)  # type: ignore[arg-type]
-
-
 def test_a_read_that_overlapped_a_change_is_not_kept(redis_server: RedisServer) -> None:
     async def scenario() -> None:
         cache: CatalogCache[CatalogItem] = CatalogCache(connect(redis_server.url, 1000), 10, 60)
@@ -109,7 +105,7 @@ def test_a_read_that_overlapped_a_change_is_not_kept(redis_server: RedisServer) 
         assert cache.items == {"sku-1": ITEM}
         await cache.client.aclose()
 
-    _run(scenario())
+    asyncio.run(scenario())
 
 
 def test_flushed_or_skipped_changes_clear_the_cache(
@@ -140,7 +136,7 @@ def test_flushed_or_skipped_changes_clear_the_cache(
         assert await catalog.lookup(["sku-1"]) == {}
         await client.aclose()
 
-    _run(scenario())
+    asyncio.run(scenario())
 
 
 def test_the_cache_never_grows_past_its_limit(redis_server: RedisServer) -> None:
@@ -155,4 +151,4 @@ def test_the_cache_never_grows_past_its_limit(redis_server: RedisServer) -> None
             assert len(cache.items) <= 5
         await client.aclose()
 
-    _run(scenario())
+    asyncio.run(scenario())
