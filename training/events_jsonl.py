@@ -15,11 +15,11 @@ from pathlib import Path
 
 import msgspec
 
-from service.schema import StoredEvent
+from service.schema import CheckedEvent, StoredEvent
 
 SESSION_GAP_S = 30 * 60
-# Lenient like the service's Redis reader: a field added by a newer release is ignored.
-_decoder = msgspec.json.Decoder(StoredEvent)
+# Checked, and lenient like the service's Redis reader: a field added by a newer release is ignored.
+_decoder = msgspec.json.Decoder(CheckedEvent)
 
 
 @dataclass

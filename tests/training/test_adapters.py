@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from service.schema import StoredEvent
+from service.schema import CheckedEvent, StoredEvent
 from training.adapters import AdapterError, ColumnMapping, ReadReport, read_sessions
 from training.events_jsonl import SESSION_GAP_S, group_sessions
 
@@ -121,7 +121,7 @@ def test_witryna_log_gives_the_sessions_events_jsonl_gives(tmp_path: Path) -> No
     lines = [msgspec.json.encode(row) for row in rows] + [b"{broken", b""]
     path.write_bytes(b"\n".join(lines) + b"\n")
     sessions, report = read(path, "witryna")
-    decoded = [msgspec.convert(row, StoredEvent) for row in rows]
+    decoded = [msgspec.convert(row, CheckedEvent) for row in rows]
     assert sessions == group_sessions(decoded)
     assert (report.events, report.invalid, len(sessions)) == (4, 1, 3)
     assert report.examples[0].startswith(f"{path}:5: column *:")

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from service.schema import StoredEvent
+from service.schema import CheckedEvent, StoredEvent
 from training.adapters.report import RowProblem
 
 _NOT_VISITOR = re.compile(r"[^A-Za-z0-9._:@\-]+")
@@ -82,7 +82,7 @@ def price(raw: str, column: str) -> float | None:
 def make_event(fields: dict[str, Any], columns: Mapping[str, str]) -> StoredEvent:
     """A validated event; a schema violation names the source column it came from."""
     try:
-        return msgspec.convert(fields, StoredEvent)
+        return msgspec.convert(fields, CheckedEvent)
     except msgspec.ValidationError as exc:
         raise schema_problem(str(exc), columns) from None
 
