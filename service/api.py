@@ -14,12 +14,10 @@ from service import bodies
 from service.catalog import ItemBatch, batch_decoder
 from service.experiments import ExperimentResult, results
 from service.identity import Consent, Erased, Identify, Linked, Profile
-from service.keys import events_key
 from service.metrics import CHART_LATENCY
 from service.openapi import json_body
 from service.schema import Accepted, Decision, EventBatch, PageView, stored
 from service.services import Services
-from service.store import decode_event
 
 identify_decoder = msgspec.json.Decoder(Identify)
 consent_decoder = msgspec.json.Decoder(Consent)
@@ -128,9 +126,7 @@ def routes(services: Services) -> list[HTTPRouteHandler]:
         """The least a page view can cost: one Redis round trip and one model run."""
         data = bodies.page_view(await request.body())
         event = data.to_event(time.time())
-        recent = -services.settings.history_len
-        raw = await services.store.client.zrange(events_key(data.visitor_id), recent, -1)
-        history = [decode_event(r) for r in raw if isinstance(r, bytes)] or [event]
+        history = await services.store.recent(data.visitor_id) or [event]
         row = await services.decider.batcher.predict(services.runtime.encode_one(history))
         return {"events": len(history), "batch": row.batch_size}
 

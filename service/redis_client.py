@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 import hiredis
@@ -12,7 +11,7 @@ from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import DataError, RedisClusterException, RedisError, ResponseError
+from redis.exceptions import DataError, RedisClusterException, RedisError
 
 Client: TypeAlias = aioredis.Redis | RedisCluster
 Pipe: TypeAlias = Pipeline | ClusterPipeline
@@ -36,35 +35,6 @@ class PackedConnection(Connection):
             return [hiredis.pack_command(args)]
         except TypeError as exc:
             raise DataError(str(exc)) from exc
-
-
-async def pipelined(client: aioredis.Redis, commands: Sequence[Sequence[Any]]) -> list[Any]:
-    """The replies to ``commands``, sent in one write on one connection; an error reply
-    comes back as its exception, in its place.
-
-    For the page view's round trip: redis-py's pipeline spends more of the worker's time
-    than the Lua reads it would replace spend of Redis's.
-    """
-    pool = client.connection_pool
-    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-    try:
-        await connection.send_packed_command(
-            b"".join(hiredis.pack_command(tuple(command)) for command in commands),
-            check_health=False,
-        )
-        replies: list[Any] = []
-        for _ in commands:
-            try:
-                replies.append(await connection.read_response())
-            except ResponseError as exc:
-                replies.append(exc)
-        return replies
-    except BaseException:
-        # Replies may be left unread on the socket: it must not serve another caller.
-        await connection.disconnect()
-        raise
-    finally:
-        await pool.release(connection)
 
 
 def connect(url: str, timeout_ms: int, cluster: bool = False) -> Client:

@@ -23,6 +23,7 @@ from service.metrics import Metrics
 from service.metrics_pool import MetricsPool, pool_key
 from service.publish import validate
 from service.redis_client import UNREACHABLE, connect
+from service.redis_pipe import PipedConnection
 from service.runtime import CPU, ModelRuntime
 from service.schema import StoredEvent
 from service.settings import Settings
@@ -103,6 +104,9 @@ class Services:
         self._store = EventStore(
             client, s.history_len, s.history_ttl_s, s.buffer_events,
             on_flushed=lambda kept: self.record(kept, None),
+            pipe=None if s.redis_cluster else PipedConnection.from_url(
+                s.redis_url, s.redis_timeout_ms / 1000
+            ),
         )  # fmt: skip
         cache: CatalogCache[CatalogItem] = CatalogCache(
             client, s.catalog_cache_items, s.catalog_refresh_s
@@ -242,7 +246,7 @@ class Services:
             with contextlib.suppress(TimeoutError, *UNREACHABLE):
                 await asyncio.wait_for(self._final_writes(), timeout=STOP_TIMEOUT_S)
             with contextlib.suppress(TimeoutError, *UNREACHABLE):
-                await asyncio.wait_for(self._store.client.aclose(), timeout=STOP_TIMEOUT_S)
+                await asyncio.wait_for(self._store.close(), timeout=STOP_TIMEOUT_S)
 
     async def _final_writes(self) -> None:
         await self.store.flush()

@@ -8,17 +8,18 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from msgspec import Struct
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
-from redis.exceptions import NoScriptError
+from redis.exceptions import ResponseError
 
 from service import scripts
 from service.errors import BufferFull
 from service.keys import alias_key, consent_key, events_key, profile_key
-from service.redis_client import UNREACHABLE, Client, pipelined
+from service.redis_client import UNREACHABLE, Client
+from service.redis_pipe import PipedConnection
 from service.schema import StoredEvent
 
 # The profile counters a page view reads back: those its segments are made of.
@@ -70,6 +71,7 @@ class EventStore:
         ttl_s: int,
         buffer_limit: int,
         on_flushed: Callable[[list[StoredEvent]], None] | None = None,
+        pipe: PipedConnection | None = None,
     ) -> None:
         self.client = client
         self.history_len = history_len
@@ -80,6 +82,8 @@ class EventStore:
         self.on_flushed = on_flushed
         self._flushing = asyncio.Lock()
         self._record = client.register_script(scripts.RECORD)
+        # The page view's own connection on a single Redis; None leaves it to ``client``.
+        self.pipe = pipe
 
     def _keys(self, person: str) -> list[str]:
         return [alias_key(person), consent_key(person), events_key(person), profile_key(person)]
@@ -113,30 +117,37 @@ class EventStore:
     async def _record_and_read(self, person: str, event: StoredEvent) -> list[Any]:
         """The record script's reply, with the recent events and profile after ``"ok"``."""
         keys = self._keys(person)
-        if isinstance(self.client, RedisCluster):
-            # A cluster client cannot pipeline by hand: the script reads them itself.
+        if self.pipe is None:
+            # Through redis-py (a cluster, TLS, a socket): the script reads for itself.
             args = _args(event, self.history_len, self.ttl_s, read=True)
             reply: list[Any] = await self._record(keys=keys, args=args)
             return reply
         # Read outside the script, in the same write: Lua copying 50 events into a table
-        # and back out cost Redis three times the write itself.
+        # and back out cost Redis more than the write itself.
         args = _args(event, self.history_len, self.ttl_s, read=False)
         commands = [
             ("EVALSHA", self._record.sha, len(keys), *keys, *args),
             ("ZRANGE", keys[2], -self.history_len, -1),
             ("HMGET", keys[3], *PROFILE_FIELDS),
         ]
-        replies = await pipelined(self.client, commands)
-        if isinstance(replies[0], NoScriptError):
-            # A restarted or flushed Redis has forgotten the script; the reads came before
-            # any write, so all three go again.
+        replies = await self.pipe.call(commands)
+        if _forgot_script(replies[0]):
+            # A restarted or flushed Redis has lost the script; the reads came before any
+            # write, so all three go again.
             await self.client.script_load(scripts.RECORD)
-            replies = await pipelined(self.client, commands)
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        recorded, history, profile = replies
+            replies = await self.pipe.call(commands)
+        recorded, history, profile = _raised(replies)
         return [*recorded, history, profile] if text(recorded[0]) == "ok" else list(recorded)
+
+    async def recent(self, person: str) -> list[StoredEvent]:
+        """The person's recent events, and nothing else: the benchmark's floor."""
+        key, first = events_key(person), -self.history_len
+        raw: list[bytes]
+        if self.pipe is None:
+            raw = cast(list[bytes], await self.client.zrange(key, first, -1))
+        else:
+            (raw,) = _raised(await self.pipe.call([("ZRANGE", key, first, -1)]))
+        return [decode_event(member) for member in raw]
 
     async def append_many(self, events: Sequence[StoredEvent]) -> Written:
         """Record a batch. Raises BufferFull when Redis is away and the buffer cannot take it."""
@@ -204,6 +215,11 @@ class EventStore:
         except UNREACHABLE:
             return False
 
+    async def close(self) -> None:
+        if self.pipe is not None:
+            self.pipe.close()
+        await self.client.aclose()
+
     async def flush_forever(self, interval_s: float = 0.5) -> None:
         while True:
             await asyncio.sleep(interval_s)
@@ -220,3 +236,15 @@ class EventStore:
             log.error("redis unreachable and buffer full: %d page views not kept", len(events))
             events = events[:room]
         self.pending.extend(events)
+
+
+def _forgot_script(reply: Any) -> bool:
+    return isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT")
+
+
+def _raised(replies: list[Any]) -> list[Any]:
+    """``replies``, once none of them is an error."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
