@@ -185,7 +185,8 @@ def report(result: dict[str, Any]) -> str:
             "",
             *bench_load.table(result["load"]),
             "",
-            f"Saturation throughput, page views / floor: **{result['saturation_ratio']:.2f}**",
+            f"Saturation throughput, page views / floor: **{result['saturation_ratio']:.2f}**"
+            f" (each round of adjacent slices: {_spread(result['slice_ratios'])})",
         ]
     if "profile" in result:
         lines += ["", "## Where the time goes (page views at saturation)", "",
@@ -194,6 +195,10 @@ def report(result: dict[str, Any]) -> str:
         lines += ["", "## Inference: micro-batched against unbatched", "",
                   *bench_inference.table(result["inference"])]  # fmt: skip
     return "\n".join([*lines, ""])
+
+
+def _spread(ratios: list[float]) -> str:
+    return f"{min(ratios):.2f} to {max(ratios):.2f}, median {statistics.median(ratios):.2f}"
 
 
 def measure_all(url: str, args: argparse.Namespace, items: list[str]) -> dict[str, Any]:
@@ -205,6 +210,7 @@ def measure_all(url: str, args: argparse.Namespace, items: list[str]) -> dict[st
         runs = bench_load.load_runs(url, Path(bodies.name), args.rates, args.seconds)
         result["load"] = runs
         result["saturation_ratio"] = bench_load.saturation_ratio(runs)
+        result["slice_ratios"] = bench_load.slice_ratios(runs)
         if args.profile:
             result["profile"] = profile(url, Path(bodies.name), args.seconds)
         os.unlink(bodies.name)

@@ -40,7 +40,9 @@ def _generate(url: str, path: str, bodies: Path, rate: float, seconds: float) ->
 
 def _summary(path: str, rate: float, raws: list[dict[str, Any]]) -> dict[str, Any]:
     latencies = [ms for raw in raws for ms in raw["latencies_ms"]]
+    slices = [len(raw["latencies_ms"]) / raw["seconds"] for raw in raws]
     return {
+        "slices": slices,
         "path": path,
         "rate": rate or "saturation",
         "throughput": len(latencies) / sum(raw["seconds"] for raw in raws),
@@ -96,3 +98,10 @@ def table(runs: list[dict[str, Any]]) -> list[str]:
 def saturation_ratio(runs: list[dict[str, Any]]) -> float:
     saturated = {r["path"]: r["throughput"] for r in runs if r["rate"] == "saturation"}
     return float(saturated[PAGE_VIEWS] / saturated[FLOOR])
+
+
+def slice_ratios(runs: list[dict[str, Any]]) -> list[float]:
+    """Page views / floor for each round of adjacent slices: the spread says how far the
+    machine's drift moves the ratio."""
+    slices = {r["path"]: r["slices"] for r in runs if r["rate"] == "saturation"}
+    return [pv / floor for pv, floor in zip(slices[PAGE_VIEWS], slices[FLOOR], strict=True)]

@@ -34,3 +34,8 @@ def test_bench_reports_latency_against_its_floor(service: Service, tmp_path: Pat
         runs["/v1/page-views", "saturation"]["throughput"]
         / runs["/v1/floor", "saturation"]["throughput"]
     )
+    pv, floor = (runs[path, "saturation"]["slices"] for path in ("/v1/page-views", "/v1/floor"))
+    assert len(pv) == len(floor) == 6
+    assert figures["slice_ratios"] == [a / b for a, b in zip(pv, floor, strict=True)]
+    spread = sorted(figures["slice_ratios"])
+    assert f"each round of adjacent slices: {spread[0]:.2f} to {spread[-1]:.2f}" in result.stdout
