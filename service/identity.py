@@ -10,13 +10,23 @@ from msgspec import Struct
 
 from service import scripts
 from service.errors import WitrynaError
-from service.keys import alias_key, aliases_key, consent_key, events_key, person_keys, profile_key
+from service.keys import (
+    alias_key,
+    aliases_key,
+    consent_key,
+    erased_key,
+    events_key,
+    person_keys,
+    profile_key,
+)
 from service.redis_client import Client
 from service.schema import StoredEvent, VisitorId
 from service.store import EventStore, decode_event, text
 from service.streams import DECISIONS_STREAM, EVENTS_STREAM, entries
 
 DAY_S = 86_400.0
+# How long an erasure's mark outlives it: longer than any log write can wait for Redis.
+ERASED_MARK_S = int(DAY_S)
 PRICE_BANDS = ((25.0, "budget"), (100.0, "mid"), (float("inf"), "premium"))
 
 
@@ -177,6 +187,11 @@ class Identities:
         ids = sorted({person, visitor, *linked})
         keys = [key for i in ids for key in person_keys(i)]
         removed = int(await self.client.delete(*keys))
+        # Before the scrub: log writes still on their way look for these once written.
+        pipe = self.client.pipeline(transaction=False)
+        for i in ids:
+            pipe.set(erased_key(i), time.time(), ex=ERASED_MARK_S)
+        await pipe.execute()
         entries = await self._erase_streams(set(ids))
         async for key in self.client.scan_iter(match="w:{exp:*"):
             await self.client.srem(key, *ids)

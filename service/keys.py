@@ -3,6 +3,8 @@ Cluster keeps them in one slot and one script can touch them all."""
 
 from __future__ import annotations
 
+import hashlib
+
 
 def events_key(person: str) -> str:
     return f"w:{{{person}}}:events"
@@ -28,3 +30,10 @@ def consent_key(visitor: str) -> str:
 def person_keys(person: str) -> list[str]:
     return [events_key(person), profile_key(person), alias_key(person), aliases_key(person),
             consent_key(person)]  # fmt: skip
+
+
+def erased_key(visitor: str) -> str:
+    """Set for a while after an id is erased, to the time of erasure: log writes still on
+    their way are deleted behind it. Named by a digest, so it does not keep the id; one
+    hash tag for all, so that one MGET reads a batch's on a cluster too."""
+    return f"w:{{erased}}:{hashlib.sha256(visitor.encode()).hexdigest()[:32]}"

@@ -9,6 +9,7 @@ import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from service import policy as policies
 from service.batcher import MicroBatcher
@@ -57,6 +58,8 @@ class Services:
         self.policy_error: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._logs: list[tuple[Sequence[StoredEvent], DecisionLog | None]] = []
+        # Written log batches still to be checked against erasures (service/streams.py).
+        self._unchecked: list[tuple[Logs, list[Any]]] = []
         self.metrics = Metrics()
         self._metrics_pool: MetricsPool | None = None
 
@@ -207,6 +210,7 @@ class Services:
             await self.write_logs()
 
     async def write_logs(self) -> None:
+        await self._forget_erased()
         if not self._logs:
             return
         batch, self._logs = self._logs, []
@@ -216,13 +220,15 @@ class Services:
             if decision is not None:
                 logs.decision(decision)
                 for experiment, arm in decision.experiments.items():
-                    logs.member(exposed_key(experiment, arm), decision.visitor_id)
+                    logs.member(exposed_key(experiment, arm), decision.visitor_id, decision.ts)
             for event in events:
                 if event.type == "purchase":
                     for experiment, arm in assign(self.policy, event.visitor_id).items():
-                        logs.member(converted_key(experiment, arm), event.visitor_id)
+                        logs.member(
+                            converted_key(experiment, arm), event.visitor_id, event.ts or 0.0
+                        )
         try:
-            await logs.write(self.store.client)
+            written = await logs.write(self.store.client)
         except UNREACHABLE as exc:
             # Tried again next time: right after an outage a pooled connection is often
             # stale, and its one failure must not lose the log. The backlog is bounded.
@@ -232,6 +238,21 @@ class Services:
                 del self._logs[:excess]
                 log.error("%d decision logs dropped: the backlog is full", excess)
             log.warning("%d decision logs not written yet: %s", len(batch), exc)
+            return
+        self._unchecked.append((logs, written))
+        await self._forget_erased()
+
+    async def _forget_erased(self) -> None:
+        """Check written batches against erasures; one Redis missed is checked next time."""
+        while self._unchecked:
+            logs, written = self._unchecked[0]
+            try:
+                taken_back = await logs.forget_erased(self.store.client, written)
+            except UNREACHABLE:
+                return
+            del self._unchecked[0]
+            if taken_back:
+                log.info("%d log writes of erased ids taken back", taken_back)
 
     async def stop(self) -> None:
         for task in self._tasks:

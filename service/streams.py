@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from msgspec import Struct
 from redis.asyncio.cluster import RedisCluster
 
-from service.redis_client import Client, Pipe
+from service.keys import erased_key
+from service.redis_client import Client
 from service.schema import StoredEvent
 
 EVENTS_STREAM = "w:stream:events"
@@ -48,18 +50,27 @@ _json = msgspec.json.Encoder()
 
 # KEYS: the keys written. ARGV: maxlen, then triples (what, key index, value): "e" or "d"
 # appends the value to a stream under that field name, "s" adds it to a set.
+# Returns each write's stream entry id, or 0 for a set.
 WRITE_LOGS = """
-local maxlen = ARGV[1]
+local maxlen, written = ARGV[1], {}
 for i = 2, #ARGV, 3 do
   local what, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
   if what == 's' then
-    redis.call('SADD', key, ARGV[i + 2])
+    written[#written + 1] = redis.call('SADD', key, ARGV[i + 2]) * 0
   else
-    redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', what, ARGV[i + 2])
+    written[#written + 1] = redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', what, ARGV[i + 2])
   end
 end
-return (#ARGV - 1) / 3
+return written
 """
+
+
+class _Write(Struct, frozen=True):
+    what: str
+    key: str
+    value: bytes | str
+    visitor: str
+    ts: float
 
 
 class Logs:
@@ -71,34 +82,59 @@ class Logs:
     """
 
     def __init__(self) -> None:
-        self.writes: list[tuple[str, str, bytes | str]] = []
+        self.writes: list[_Write] = []
 
     def events(self, events: Iterable[StoredEvent]) -> None:
-        self.writes.extend(("e", EVENTS_STREAM, _encode(event)) for event in events)
+        self.writes.extend(
+            _Write("e", EVENTS_STREAM, _encode(e), e.visitor_id, e.ts or 0.0) for e in events
+        )
 
     def decision(self, log: DecisionLog) -> None:
-        self.writes.append(("d", DECISIONS_STREAM, _encode(log)))
+        self.writes.append(_Write("d", DECISIONS_STREAM, _encode(log), log.visitor_id, log.ts))
 
-    def member(self, key: str, member: str) -> None:
-        self.writes.append(("s", key, member))
+    def member(self, key: str, visitor: str, ts: float) -> None:
+        self.writes.append(_Write("s", key, visitor, visitor, ts))
 
-    async def write(self, client: Client) -> None:
+    async def write(self, client: Client) -> list[Any]:
+        """Write everything; returns what ``forget_erased`` needs: each write's entry id."""
         if isinstance(client, RedisCluster):
-            await self._pipelined(client.pipeline(transaction=False))
-            return
+            pipe = client.pipeline(transaction=False)
+            for w in self.writes:
+                if w.what == "s":
+                    pipe.sadd(w.key, w.value)
+                else:
+                    pipe.xadd(w.key, {w.what: w.value}, maxlen=STREAM_MAXLEN, approximate=True)
+            replies: list[Any] = await pipe.execute()
+            return replies
         keys: dict[str, int] = {}
         args: list[bytes | str | int] = [STREAM_MAXLEN]
-        for what, key, value in self.writes:
-            args += [what, keys.setdefault(key, len(keys) + 1), value]
-        await client.eval(WRITE_LOGS, len(keys), *keys, *args)
+        for w in self.writes:
+            args += [w.what, keys.setdefault(w.key, len(keys) + 1), w.value]
+        ids: list[Any] = await client.eval(WRITE_LOGS, len(keys), *keys, *args)
+        return ids
 
-    async def _pipelined(self, pipe: Pipe) -> None:
-        for what, key, value in self.writes:
-            if what == "s":
-                pipe.sadd(key, value)
+    async def forget_erased(self, client: Client, written: list[Any]) -> int:
+        """Take back the writes of ids erased meanwhile; returns how many.
+
+        An erasure marks its ids before it scrubs the streams. So a write either lands
+        before the scrub, which finds it, or this check, run after the write, finds the mark.
+        """
+        visitors = sorted({w.visitor for w in self.writes})
+        marks = await client.mget([erased_key(v) for v in visitors])
+        erased_at = {v: float(m) for v, m in zip(visitors, marks, strict=True) if m is not None}
+        if not erased_at:
+            return 0
+        doomed = [
+            (w, entry)
+            for w, entry in zip(self.writes, written, strict=True)
+            if w.visitor in erased_at and w.ts <= erased_at[w.visitor]
+        ]
+        for w, entry in doomed:
+            if w.what == "s":
+                await client.srem(w.key, w.visitor)
             else:
-                pipe.xadd(key, {what: value}, maxlen=STREAM_MAXLEN, approximate=True)
-        await pipe.execute()
+                await client.xdel(w.key, entry)
+        return len(doomed)
 
 
 async def entries(
