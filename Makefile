@@ -10,10 +10,10 @@ MODEL_NAME ?= demo
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv redis browser model tools run test lint format bench loadtest sdk-size clean
+.PHONY: help venv redis browser model tools run test lint format bench bench-inference loadtest sdk-size clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 # torch goes in first and pinned: a bare requirement would pull a CUDA build of gigabytes.
 $(STAMP): pyproject.toml
@@ -87,6 +87,9 @@ $(BENCH_MODELS):
 
 bench: venv redis model $(BENCH_MODELS) ## sequential, fixed-rate, saturation and batching figures (bench/results/)
 	$(BIN)/witryna bench --rates 250 500 1000 --seconds 10 --inference-models $(BENCH_MODELS) --profile
+
+bench-inference: venv $(BENCH_MODELS) ## micro-batched vs unbatched inference alone, on WITRYNA_DEVICE (GPU: see README)
+	$(BIN)/witryna bench-inference $(BENCH_MODELS)
 
 # Overridable: `make loadtest LOAD_TIME=5m LOAD_USERS=100 LOAD_OUT=bench/results/locust-5min`.
 LOAD_USERS ?= 50

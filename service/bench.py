@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -26,27 +25,13 @@ import httpx
 from tqdm import tqdm
 
 from service import bench_inference, bench_load, bench_profile
+from service.machine import machine
 from service.manifest import current_artefact, read_manifest
 from service.redis_server import RedisServer, free_port
 from service.schema import PageType
 from service.settings import Settings
 
 WARM_UP = 50
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
-                 if ln.startswith("model name")]  # fmt: skip
-        cpu = names[0] if names else cpu
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "system": platform.platform(),
-        "python": platform.python_version(),
-    }
 
 
 SERVER_CPU = 0
@@ -242,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
             result = measure_all(url, args, items)
     if args.inference_models is not None and args.inference_models.is_dir():
         result["inference"] = bench_inference.compare(
-            args.inference_models, args.inference_seconds, settings.ort_threads
+            args.inference_models, args.inference_seconds, settings.ort_threads, settings.device
         )
     text = report(result)
     print(text)

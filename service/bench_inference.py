@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,9 @@ import numpy as np
 
 from service import encoding
 from service.batcher import MicroBatcher
+from service.machine import machine
 from service.manifest import latest_artefact
-from service.runtime import ModelRuntime
+from service.runtime import CPU, ModelRuntime
 
 CONCURRENCY = 64
 
@@ -48,11 +51,14 @@ async def _throughput(
     return done / (time.perf_counter() - start)
 
 
-def compare(models_dir: Path, seconds: float, threads: int) -> list[dict[str, Any]]:
-    """Rows per second with batches of up to 32 against batches of one, per artefact."""
+def compare(
+    models_dir: Path, seconds: float, threads: int, device: str = "cpu"
+) -> list[dict[str, Any]]:
+    """Rows per second with batches of up to 32 against batches of one, per artefact, on
+    ``device`` as the service would use it (``WITRYNA_DEVICE``)."""
     results = []
     for root in sorted(p for p in models_dir.iterdir() if p.is_dir()):
-        runtime = ModelRuntime(latest_artefact(models_dir, root.name), threads, "cpu")
+        runtime = ModelRuntime(latest_artefact(models_dir, root.name), threads, device)
         sequences = _sequences(runtime, 512, seed=1)
         rates = {}
         for label, max_batch in (("unbatched", 1), ("batched", 32)):
@@ -61,6 +67,7 @@ def compare(models_dir: Path, seconds: float, threads: int) -> list[dict[str, An
             batcher.close()
         results.append({
             "items": len(runtime.vocab.items),
+            "provider": runtime.provider,
             "unbatched_per_s": rates["unbatched"],
             "batched_per_s": rates["batched"],
             "ratio": rates["batched"] / rates["unbatched"],
@@ -70,12 +77,31 @@ def compare(models_dir: Path, seconds: float, threads: int) -> list[dict[str, An
 
 def table(results: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| catalogue items | unbatched rows/s | micro-batched rows/s (≤32) | ratio |",
-        "|---|---|---|---|",
+        "| catalogue items | provider | unbatched rows/s | micro-batched rows/s (≤32) | ratio |",
+        "|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r['items']:,} | {r['unbatched_per_s']:.0f} | {r['batched_per_s']:.0f} "
-            f"| {r['ratio']:.2f}x |"
+            f"| {r['items']:,} | {r.get('provider', CPU)} | {r['unbatched_per_s']:.0f} "
+            f"| {r['batched_per_s']:.0f} | {r['ratio']:.2f}x |"
         )
     return lines
+
+
+def run(models_dir: Path, seconds: float, threads: int, device: str, out: Path) -> str:
+    """Compare on this machine and write ``inference-<time>.json`` and ``.md`` to ``out``."""
+    results = compare(models_dir, seconds, threads, device)
+    found = machine()
+    gpus = ", ".join(found["gpus"]) or "none"
+    text = "\n".join([
+        "# Witryna inference benchmark", "",
+        f"Machine: {found['cpu']}, {found['cores']} cores; GPUs: {gpus}; {found['system']}; "
+        f"WITRYNA_DEVICE={device}; {datetime.now(UTC).isoformat(timespec='seconds')}", "",
+        *table(results), "",
+    ])  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report = {"machine": found, "device": device, "inference": results}
+    (out / f"inference-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"inference-{stamp}.md").write_text(text)
+    return text

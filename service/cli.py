@@ -59,6 +59,14 @@ def bench(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def bench_inference(args: argparse.Namespace) -> int:
+    from service.bench_inference import run
+
+    settings = Settings.from_env()
+    print(run(args.models, args.seconds, settings.ort_threads, settings.device, args.out))
+    return 0
+
+
 def publish(args: argparse.Namespace) -> int:
     from service.publish import command
 
@@ -123,6 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --rates: sample the server worker with py-spy during a saturation run",
     )  # fmt: skip
     bench_parser.set_defaults(func=bench)
+
+    inference_parser = commands.add_parser(
+        "bench-inference",
+        help="micro-batched against unbatched inference alone, on WITRYNA_DEVICE: no stack",
+    )
+    inference_parser.add_argument(
+        "models", type=Path, help="artefacts of several catalogue sizes (`witryna bench-models`)"
+    )
+    inference_parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
+    inference_parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    inference_parser.set_defaults(func=bench_inference)
 
     publish_parser = commands.add_parser(
         "publish", help="check an exported model and make it the one services serve"

@@ -39,3 +39,20 @@ def test_bench_reports_latency_against_its_floor(service: Service, tmp_path: Pat
     assert figures["slice_ratios"] == [a / b for a, b in zip(pv, floor, strict=True)]
     spread = sorted(figures["slice_ratios"])
     assert f"each round of adjacent slices: {spread[0]:.2f} to {spread[-1]:.2f}" in result.stdout
+
+
+def test_bench_inference_compares_batching_on_the_configured_device(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "bench-inference", str(ROOT / "models"),
+         "--seconds", "0.5", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={"PATH": "/usr/bin:/bin", "WITRYNA_DEVICE": "cpu"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (report,) = tmp_path.glob("inference-*.json")
+    figures = json.loads(report.read_text())
+    assert figures["device"] == "cpu"
+    (row,) = figures["inference"]
+    assert row["provider"] == "CPUExecutionProvider"
+    assert row["ratio"] == row["batched_per_s"] / row["unbatched_per_s"] > 0
+    assert f"| {row['items']:,} | CPUExecutionProvider |" in result.stdout
