@@ -147,6 +147,7 @@ def report(result: dict[str, Any]) -> str:
         "# Witryna benchmark",
         "",
         f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
+        f"GPUs: {', '.join(result['machine'].get('gpus', [])) or 'none'}, "
         f"{result['machine']['system']}; model {result['model_version']} on "
         f"{result['provider']}; {result['when']}",
         "",
