@@ -188,9 +188,9 @@ class Identities:
         keys = [key for i in ids for key in person_keys(i)]
         removed = int(await self.client.delete(*keys))
         # Before the scrub: log writes still on their way look for these once written.
-        pipe = self.client.pipeline(transaction=False)
+        pipe, now = self.client.pipeline(transaction=False), time.time()
         for i in ids:
-            pipe.set(erased_key(i), time.time(), ex=ERASED_MARK_S)
+            pipe.set(erased_key(i), now, ex=ERASED_MARK_S)
         await pipe.execute()
         entries = await self._erase_streams(set(ids))
         async for key in self.client.scan_iter(match="w:{exp:*"):

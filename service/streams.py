@@ -56,7 +56,8 @@ local maxlen, written = ARGV[1], {}
 for i = 2, #ARGV, 3 do
   local what, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
   if what == 's' then
-    written[#written + 1] = redis.call('SADD', key, ARGV[i + 2]) * 0
+    redis.call('SADD', key, ARGV[i + 2])
+    written[#written + 1] = 0
   else
     written[#written + 1] = redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', what, ARGV[i + 2])
   end
@@ -129,11 +130,13 @@ class Logs:
             for w, entry in zip(self.writes, written, strict=True)
             if w.visitor in erased_at and w.ts <= erased_at[w.visitor]
         ]
+        pipe = client.pipeline(transaction=False)
         for w, entry in doomed:
             if w.what == "s":
-                await client.srem(w.key, w.visitor)
+                pipe.srem(w.key, w.visitor)
             else:
-                await client.xdel(w.key, entry)
+                pipe.xdel(w.key, entry)
+        await pipe.execute()
         return len(doomed)
 
 
