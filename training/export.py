@@ -84,7 +84,8 @@ def export_onnx(model: IntentRanker, path: Path, example: Encoded) -> None:
 
 def to_half(onnx_path: Path) -> None:
     """Rewrite the graph in half precision, keeping its fp32 inputs and outputs, so that the
-    service feeds and reads it unchanged. Meant for GPUs: a CPU runs it, but no faster."""
+    service feeds and reads it unchanged. At this model's size it was no faster on a CPU
+    or on an H100 (README, "On a GPU"); a larger model may gain."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = onnx.load(str(onnx_path))
