@@ -28,7 +28,8 @@
     product: null
   };
   var queue = [];
-  var inFlight = 0;
+  var sending = []; // batches posted and not answered yet
+  var handed = []; // batches kept in storage for the next page to send
   var failing = false;
   var flushTimer = 0;
   var last = { status: "idle", decision: null, ms: 0 };
@@ -292,39 +293,74 @@
   function flush(leaving) {
     clearTimeout(flushTimer);
     flushTimer = 0;
-    if (!queue.length || !consented()) return;
-    var batch = queue.splice(0, 1000);
-    // A beacon to a service that just failed would be lost: the next page sends these instead.
+    if (!consented()) return;
+    // A beacon to a service that just failed would be lost, and so would a post still on its
+    // way to it: once the page is gone no one is left to keep the batch when the post fails.
+    // The next page sends these instead; a post that succeeds after all sends them twice.
     if (leaving && failing) {
-      store(UNSENT, JSON.stringify(batch), 1);
+      handOver(sending.filter(function (batch) { return handed.indexOf(batch) < 0; }));
+      if (queue.length) handOver([queue.splice(0, 1000)]);
       return;
     }
+    if (!queue.length) return;
+    var batch = queue.splice(0, 1000);
     if (leaving && navigator.sendBeacon) {
       var blob = new Blob([JSON.stringify({ events: batch })], { type: "text/plain" });
       if (navigator.sendBeacon(config.endpoint + "/v1/events", blob)) return;
     }
     if (typeof window.fetch !== "function") return;
-    inFlight += 1;
+    sending.push(batch);
     post("/v1/events", { events: batch }, true).then(
       function (response) {
-        inFlight -= 1;
+        answered(batch);
         failing = false;
+        // The page lived on and the post got through: the next page must not send it again.
+        takeBack(batch);
         if (!response.ok) warn("events answered " + response.status);
       },
       function (error) {
-        inFlight -= 1;
+        answered(batch);
         failing = true;
         warn(error);
         // Kept for the next flush, within bounds, so a blip loses nothing.
-        queue = batch.concat(queue).slice(0, 1000);
+        if (handed.indexOf(batch) < 0) queue = batch.concat(queue).slice(0, 1000);
       }
     );
+  }
+
+  function answered(batch) {
+    sending.splice(sending.indexOf(batch), 1);
+  }
+
+  function handOver(batches) {
+    if (!batches.length) return;
+    handed = handed.concat(batches);
+    keepHanded();
+  }
+
+  function takeBack(batch) {
+    var at = handed.indexOf(batch);
+    if (at < 0) return;
+    handed.splice(at, 1);
+    keepHanded();
+  }
+
+  function keepHanded() {
+    if (!handed.length) return forget(UNSENT);
+    store(UNSENT, JSON.stringify([].concat.apply([], handed).slice(0, 1000)), 1);
+  }
+
+  function unanswered() {
+    var count = 0;
+    for (var i = 0; i < sending.length; i++) count += sending[i].length;
+    return count;
   }
 
   function consent(granted) {
     store(CONSENT, granted ? "1" : "0", 395);
     if (!granted) {
       queue = [];
+      handed = [];
       forget(UNSENT);
       forget(VISITOR);
       forget(SESSION);
@@ -343,7 +379,7 @@
     flush: flush,
     consent: consent,
     decision: function () { return last; },
-    pending: function () { return queue.length + inFlight; },
+    pending: function () { return queue.length + unanswered(); },
     visitorId: function () { return consented() ? visitorId() : null; }
   };
 

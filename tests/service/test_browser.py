@@ -237,6 +237,31 @@ def test_across_origins_and_with_the_service_stopped_pages_keep_their_default_co
         assert browser.script_errors() == []
 
 
+def test_events_still_on_their_way_to_a_hanging_service_go_with_the_visitor_to_the_next_page(
+    browser: Browser, store: Service, redis_server: RedisServer
+) -> None:
+    with Unanswering() as hanging:
+        sdk = f"{store.url}/sdk/witryna.js"
+        browser.open(f"{store.url}/demo?p=product&id={LAPTOPS[1]}&endpoint={hanging.url}&sdk={sdk}")
+        assert browser.decided() == "fallback"
+        browser.driver.find_element("id", "add").click()
+        # A second later the flush posts the event, and the post hangs: it is in flight
+        # when the visitor leaves, and the page that sent it is gone before it could fail.
+        wait_for(lambda: any(url.endswith("/v1/events") for url in browser.requests()))
+        assert any(url.endswith("/v1/events") for url in browser.requests()), "the SDK posted"
+        visitor = browser.js("return witryna.visitorId();")
+        browser.open(f"{store.url}/demo?p=cart")
+        browser.decided()
+        assert browser.wait("witryna.pending() === 1"), "the next page took the event over"
+        browser.open(f"{store.url}/demo?p=cart&endpoint={store.url}")
+        assert browser.decided() == "personalised"
+        assert browser.wait("witryna.pending() === 0"), "delivered to the service that answers"
+    raw = redis.Redis(port=redis_server.port).zrange(events_key(visitor), 0, -1)
+    types = [msgspec.msgpack.decode(r)["type"] for r in raw]
+    assert types.count("add_to_cart") == 1, types
+    assert browser.script_errors() == []
+
+
 def test_an_unanswering_service_costs_the_page_at_most_the_timeout(browser: Browser) -> None:
     with ShopHost() as shop, Unanswering() as hanging:
         sdk = f"{shop.origin}/sdk/witryna.js"
