@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import socket
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ class Services:
         self._tasks: list[asyncio.Task[None]] = []
         self._logs: list[tuple[Sequence[StoredEvent], DecisionLog | None]] = []
         # Written log batches still to be checked against erasures (service/streams.py).
-        self._unchecked: list[tuple[Logs, list[Any]]] = []
+        self._unchecked: deque[tuple[Logs, list[Any]]] = deque()
         self.metrics = Metrics()
         self._metrics_pool: MetricsPool | None = None
 
@@ -245,12 +246,13 @@ class Services:
     async def _forget_erased(self) -> None:
         """Check written batches against erasures; one Redis missed is checked next time."""
         while self._unchecked:
-            logs, written = self._unchecked[0]
+            # Taken off before the await: a caller running alongside checks the next one.
+            logs, written = entry = self._unchecked.popleft()
             try:
                 taken_back = await logs.forget_erased(self.store.client, written)
             except UNREACHABLE:
+                self._unchecked.appendleft(entry)
                 return
-            del self._unchecked[0]
             if taken_back:
                 log.info("%d log writes of erased ids taken back", taken_back)
 
