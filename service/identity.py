@@ -185,13 +185,14 @@ class Identities:
         person = await self.person_of(visitor)
         linked = {text(v) for v in await self.client.smembers(aliases_key(person))}
         ids = sorted({person, visitor, *linked})
-        keys = [key for i in ids for key in person_keys(i)]
-        removed = int(await self.client.delete(*keys))
-        # Before the scrub: log writes still on their way look for these once written.
+        # Before the delete and the scrub: writes still on their way (buffered events, logs)
+        # look for these once written.
         pipe, now = self.client.pipeline(transaction=False), time.time()
         for i in ids:
             pipe.set(erased_key(i), now, ex=ERASED_MARK_S)
         await pipe.execute()
+        keys = [key for i in ids for key in person_keys(i)]
+        removed = int(await self.client.delete(*keys))
         entries = await self._erase_streams(set(ids))
         async for key in self.client.scan_iter(match="w:{exp:*"):
             await self.client.srem(key, *ids)

@@ -33,7 +33,7 @@ def person_keys(person: str) -> list[str]:
 
 
 def erased_key(visitor: str) -> str:
-    """Set for a while after an id is erased, to the time of erasure: log writes still on
-    their way are deleted behind it. Named by a digest, so it does not keep the id; one
+    """Set for a while after an id is erased, to the time of erasure: log and event writes
+    still on their way are deleted behind it. Named by a digest, so it does not keep the id; one
     hash tag for all, so that one MGET reads a batch's on a cluster too."""
     return f"w:{{erased}}:{hashlib.sha256(visitor.encode()).hexdigest()[:32]}"

@@ -17,7 +17,7 @@ from redis.exceptions import ResponseError
 
 from service import scripts
 from service.errors import BufferFull
-from service.keys import alias_key, consent_key, events_key, profile_key
+from service.keys import alias_key, consent_key, erased_key, events_key, profile_key
 from service.redis_client import UNREACHABLE, Client
 from service.redis_pipe import PipedConnection
 from service.schema import StoredEvent
@@ -155,17 +155,27 @@ class EventStore:
             self._buffer(events, strict=True)
             return Written(buffered=len(events), kept=[])
         try:
-            kept = await self._write(events)
+            kept = await self._write_checked(events)
         except UNREACHABLE as exc:
             log.warning("redis unreachable, %d events buffered: %s", len(events), exc)
             self._buffer(events, strict=True)
             return Written(buffered=len(events), kept=[])
         return Written(buffered=0, kept=kept)
 
-    async def _write(self, events: Sequence[StoredEvent]) -> list[StoredEvent]:
+    async def _write_checked(self, events: Sequence[StoredEvent]) -> list[StoredEvent]:
+        """Write, then take back what an erasure has overtaken; returns the events kept."""
+        written = await self._write(events)
+        try:
+            written = await self._take_back_erased(written)
+        except UNREACHABLE as exc:
+            log.error("events written, but not checked against erasures: %s", exc)
+        return [event for event, _ in written]
+
+    async def _write(self, events: Sequence[StoredEvent]) -> list[tuple[StoredEvent, str]]:
         """Two pipelined passes: each event to its id, then the linked ones to their person.
 
-        Returns the events kept: not those of visitors who said no to being remembered.
+        Returns the events kept, each with the id it was written to: not those of visitors
+        who said no to being remembered.
         """
         replies = await self._run([(e, e.visitor_id) for e in events])
         linked = [
@@ -173,8 +183,34 @@ class EventStore:
         ]
         if linked:
             replies += await self._run(linked)
-        written = [*events, *(e for e, _ in linked)]
-        return [e for e, reply in zip(written, replies, strict=True) if text(reply[0]) == "ok"]
+        written = [*((e, e.visitor_id) for e in events), *linked]
+        return [w for w, reply in zip(written, replies, strict=True) if text(reply[0]) == "ok"]
+
+    async def _take_back_erased(
+        self, written: list[tuple[StoredEvent, str]]
+    ) -> list[tuple[StoredEvent, str]]:
+        """``written`` less the events of ids erased after them, which are deleted again.
+
+        Buffered events land late, and an app's may come dated days back: after their
+        person was erased. An erasure marks
+        its ids before it deletes their keys: a write either lands before the delete, which
+        takes it, or this check, run after the write, finds the mark. The id's profile goes
+        whole, as counters cannot tell which events they counted.
+        """
+        ids = sorted({person for _, person in written})
+        marks = await self.client.mget([erased_key(person) for person in ids])
+        erased_at = {p: float(m) for p, m in zip(ids, marks, strict=True) if m is not None}
+        doomed = [(e, p) for e, p in written if p in erased_at and (e.ts or 0.0) <= erased_at[p]]
+        if not doomed:
+            return written
+        pipe = self.client.pipeline(transaction=False)
+        for event, person in doomed:
+            pipe.zrem(events_key(person), _encode(event))
+        for person in sorted({person for _, person in doomed}):
+            pipe.delete(profile_key(person))
+        await pipe.execute()
+        log.info("%d events of erased ids deleted again", len(doomed))
+        return [w for w in written if w not in doomed]
 
     async def _run(self, writes: Sequence[tuple[StoredEvent, str]]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
@@ -196,7 +232,7 @@ class EventStore:
                 return True
             batch = list(self.pending)
             try:
-                kept = await self._write(batch)
+                kept = await self._write_checked(batch)
             except UNREACHABLE:
                 return False
             for _ in batch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,10 +11,13 @@ import httpx
 import msgspec
 import pytest
 
-from service.keys import events_key
+from service.identity import Identities
+from service.keys import events_key, profile_key
 from service.manifest import Manifest
+from service.redis_client import connect
 from service.redis_server import LocalCluster, RedisServer
 from service.schema import StoredEvent
+from service.store import EventStore
 from service.streams import EVENTS_STREAM
 from tests.conftest import Backend, Service, wait_for
 
@@ -83,6 +87,48 @@ def test_redis_outage_degrades_then_recovers_without_losing_events(
         # The view before the outage is there too when its log write (every 25 ms) was
         # still waiting as Redis went away: kept, and written to the Redis that came back.
         assert logged[:-3] in ([], ["product_view"])
+    client.close()
+
+
+def test_events_that_land_after_their_persons_erasure_are_deleted_again(
+    own_redis: RedisServer | LocalCluster,
+) -> None:
+    """Buffered in an outage and written once Redis is back, or sent late by an app: an
+    event dated before its id's erasure does not outlive it. What came after does."""
+    backend = Backend(own_redis.url, cluster=isinstance(own_redis, LocalCluster))
+    before = time.time() - 100
+
+    def event(visitor: str, ts: float) -> StoredEvent:
+        return StoredEvent(visitor_id=visitor, type="add_to_cart", item_id="tv", ts=ts)
+
+    after = time.time() + 100
+
+    async def scenario() -> tuple[int, list[StoredEvent], int]:
+        store = EventStore(
+            connect(own_redis.url, 1000, backend.cluster), history_len=50, ttl_s=60,
+            buffer_limit=10,
+        )  # fmt: skip
+        own_redis.stop()
+        waiting = [event("v-gone", before), event("v-stays", before), event("v-gone", after)]
+        buffered = (await store.append_many(waiting)).buffered
+        own_redis.start()
+        await store.ping()  # the pool's connection from before the outage is stale
+        await Identities(store).erase("v-gone")
+        assert await store.flush()
+        late = await store.append_many([event("v-gone", before + 1), event("v-stays", after)])
+        await store.close()
+        return buffered, late.kept, len(store.pending)
+
+    buffered, kept_late, still_pending = asyncio.run(scenario())
+    assert (buffered, still_pending) == (3, 0)
+    assert [e.visitor_id for e in kept_late] == ["v-stays"]
+    client = backend.client()
+    gone = [decode(raw).ts for raw in client.zrange(events_key("v-gone"), 0, -1)]
+    stays = [decode(raw).ts for raw in client.zrange(events_key("v-stays"), 0, -1)]
+    assert gone == [after], "only what came after the erasure"
+    assert len(stays) == 2
+    assert not client.exists(profile_key("v-gone"))
+    assert client.hget(profile_key("v-stays"), "n") == b"2"
     client.close()
 
 
