@@ -192,15 +192,21 @@ class EventStore:
         """``written`` less the events of ids erased after them, which are deleted again.
 
         Buffered events land late, and an app's may come dated days back: after their
-        person was erased. An erasure marks
-        its ids before it deletes their keys: a write either lands before the delete, which
-        takes it, or this check, run after the write, finds the mark. The id's profile goes
-        whole, as counters cannot tell which events they counted.
+        person was erased. An erasure marks its ids before it deletes their keys: a write
+        either lands before the delete, which takes it, or this check, run after the write,
+        finds the mark. The id's profile goes whole, as counters cannot tell which events
+        they counted.
         """
+        if not written:
+            return written
         ids = sorted({person for _, person in written})
         marks = await self.client.mget([erased_key(person) for person in ids])
         erased_at = {p: float(m) for p, m in zip(ids, marks, strict=True) if m is not None}
-        doomed = [(e, p) for e, p in written if p in erased_at and (e.ts or 0.0) <= erased_at[p]]
+        doomed: list[tuple[StoredEvent, str]] = []
+        kept: list[tuple[StoredEvent, str]] = []
+        for event, person in written:
+            overtaken = person in erased_at and (event.ts or 0.0) <= erased_at[person]
+            (doomed if overtaken else kept).append((event, person))
         if not doomed:
             return written
         pipe = self.client.pipeline(transaction=False)
@@ -210,7 +216,7 @@ class EventStore:
             pipe.delete(profile_key(person))
         await pipe.execute()
         log.info("%d events of erased ids deleted again", len(doomed))
-        return [w for w in written if w not in doomed]
+        return kept
 
     async def _run(self, writes: Sequence[tuple[StoredEvent, str]]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
