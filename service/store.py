@@ -17,10 +17,11 @@ from redis.exceptions import ResponseError
 
 from service import scripts
 from service.errors import BufferFull
-from service.keys import alias_key, consent_key, erased_key, events_key, profile_key
+from service.keys import alias_key, consent_key, events_key, profile_key
 from service.redis_client import UNREACHABLE, Client
 from service.redis_pipe import PipedConnection
 from service.schema import StoredEvent
+from service.streams import erasures
 
 # The profile counters a page view reads back: those its segments are made of.
 PROFILE_FIELDS = (
@@ -197,11 +198,7 @@ class EventStore:
         finds the mark. The id's profile goes whole, as counters cannot tell which events
         they counted.
         """
-        if not written:
-            return written
-        ids = sorted({person for _, person in written})
-        marks = await self.client.mget([erased_key(person) for person in ids])
-        erased_at = {p: float(m) for p, m in zip(ids, marks, strict=True) if m is not None}
+        erased_at = await erasures(self.client, (person for _, person in written))
         doomed: list[tuple[StoredEvent, str]] = []
         kept: list[tuple[StoredEvent, str]] = []
         for event, person in written:

@@ -66,6 +66,15 @@ return written
 """
 
 
+async def erasures(client: Client, ids: Iterable[str]) -> dict[str, float]:
+    """When each of ``ids`` that was erased lately was erased, by its mark; one MGET."""
+    ordered = sorted(set(ids))
+    if not ordered:
+        return {}
+    marks = await client.mget([erased_key(i) for i in ordered])
+    return {i: float(m) for i, m in zip(ordered, marks, strict=True) if m is not None}
+
+
 class _Write(Struct, frozen=True):
     what: str
     key: str
@@ -120,9 +129,7 @@ class Logs:
         An erasure marks its ids before it scrubs the streams. So a write either lands
         before the scrub, which finds it, or this check, run after the write, finds the mark.
         """
-        visitors = sorted({w.visitor for w in self.writes})
-        marks = await client.mget([erased_key(v) for v in visitors])
-        erased_at = {v: float(m) for v, m in zip(visitors, marks, strict=True) if m is not None}
+        erased_at = await erasures(client, {w.visitor for w in self.writes})
         if not erased_at:
             return 0
         doomed = [
