@@ -6,7 +6,7 @@
   var VISITOR = "witryna_vid";
   var SESSION = "witryna_sid";
   var CONSENT = "witryna_consent";
-  var UNSENT = "witryna_unsent";
+  var UNSENT = "witryna_unsent"; // the prefix of every page's hand-over key
   var SESSION_GAP_MS = 30 * 60 * 1000;
   var ID = /^[A-Za-z0-9._:@-]{1,128}$/;
   // The service rejects a whole batch for one unknown type, so unknown types never leave.
@@ -30,6 +30,7 @@
   var queue = [];
   var sending = []; // batches posted and not answered yet
   var handed = []; // batches kept in storage for the next page to send
+  var handedKey = "";
   var failing = false;
   var flushTimer = 0;
   var last = { status: "idle", decision: null, ms: 0 };
@@ -345,9 +346,27 @@
     keepHanded();
   }
 
+  // Each page keeps its hand-over under a key of its own: two tabs left during one outage
+  // would otherwise overwrite each other's events.
   function keepHanded() {
-    if (!handed.length) return forget(UNSENT);
-    store(UNSENT, JSON.stringify([].concat.apply([], handed).slice(0, 1000)), 1);
+    if (!handedKey) handedKey = randomId(UNSENT + ".");
+    if (!handed.length) return forget(handedKey);
+    store(handedKey, JSON.stringify([].concat.apply([], handed).slice(0, 1000)), 1);
+  }
+
+  function unsentKeys() {
+    var keys = [];
+    try {
+      for (var i = 0; i < window.localStorage.length; i++) {
+        var key = window.localStorage.key(i);
+        if (key && key.indexOf(UNSENT) === 0) keys.push(key);
+      }
+    } catch (ignored) { /* storage blocked: the hand-overs are cookies */ }
+    document.cookie.split("; ").forEach(function (pair) {
+      var name = pair.split("=")[0];
+      if (name.indexOf(UNSENT) === 0 && keys.indexOf(name) < 0) keys.push(name);
+    });
+    return keys;
   }
 
   function unanswered() {
@@ -361,7 +380,7 @@
     if (!granted) {
       queue = [];
       handed = [];
-      forget(UNSENT);
+      unsentKeys().forEach(forget);
       forget(VISITOR);
       forget(SESSION);
     }
@@ -411,11 +430,20 @@
     }
   });
 
+  // Every page left during an outage handed its events on; this page sends them all.
   function resumeUnsent() {
-    var saved = readStored(UNSENT);
-    if (!saved) return;
-    forget(UNSENT);
-    queue = JSON.parse(saved).concat(queue).slice(0, 1000);
+    var saved = [];
+    unsentKeys().forEach(function (key) {
+      var value = readStored(key);
+      forget(key);
+      try {
+        if (value) saved = saved.concat(JSON.parse(value));
+      } catch (error) {
+        warn(error);
+      }
+    });
+    if (!saved.length) return;
+    queue = saved.concat(queue).slice(0, 1000);
     flushTimer = setTimeout(flush, config.flushMs);
   }
   try {

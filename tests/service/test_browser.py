@@ -262,6 +262,35 @@ def test_events_still_on_their_way_to_a_hanging_service_go_with_the_visitor_to_t
     assert browser.script_errors() == []
 
 
+def test_two_windows_left_while_the_service_is_down_both_hand_their_events_on(
+    browser: Browser, store: Service, redis_server: RedisServer
+) -> None:
+    stopped = f"http://127.0.0.1:{free_port()}"
+    sdk = f"{store.url}/sdk/witryna.js"
+    carted = LAPTOPS[2:4]
+    windows: list[str] = []
+    for item in carted:
+        if windows:  # a window of its own: both pages stay visible, neither hands over early
+            browser.driver.switch_to.new_window("window")
+        browser.open(f"{store.url}/demo?p=product&id={item}&endpoint={stopped}&sdk={sdk}")
+        assert browser.decided() == "fallback"
+        browser.driver.find_element("id", "add").click()
+        assert browser.wait("witryna.pending() === 1"), "its own event only, nothing taken over"
+        windows.append(browser.driver.current_window_handle)
+    visitor = browser.js("return witryna.visitorId();")
+    for window in windows:  # one after the other, both while the service is still down
+        browser.driver.switch_to.window(window)
+        browser.open(f"{store.url}/demo/demo.css")
+    browser.open(f"{store.url}/demo?p=cart&endpoint={store.url}")
+    assert browser.decided() == "personalised"
+    assert browser.wait("witryna.pending() === 0"), "delivered once the service answers"
+    raw = redis.Redis(port=redis_server.port).zrange(events_key(visitor), 0, -1)
+    events = [msgspec.msgpack.decode(r) for r in raw]
+    assert sorted(e["item_id"] for e in events if e["type"] == "add_to_cart") == carted
+    assert browser.js("return Object.keys(localStorage).filter(k => k.includes('unsent'));") == []
+    assert browser.script_errors() == []
+
+
 def test_an_unanswering_service_costs_the_page_at_most_the_timeout(browser: Browser) -> None:
     with ShopHost() as shop, Unanswering() as hanging:
         sdk = f"{shop.origin}/sdk/witryna.js"
