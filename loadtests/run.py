@@ -52,8 +52,8 @@ def main(argv: list[str]) -> int:
     locust_env = dict(os.environ)
     if args.url:
         return run_locust(args, args.url, extra, locust_env)
-    with local_stack(Settings.from_env()) as url:
-        return run_locust(args, url, extra, locust_env)
+    with local_stack(Settings.from_env()) as stack:
+        return run_locust(args, stack.url, extra, locust_env)
 
 
 if __name__ == "__main__":

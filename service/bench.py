@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any, get_args
 
 import httpx
+from msgspec import Struct
 from tqdm import tqdm
 
-from service import bench_inference, bench_load, bench_profile
+from service import bench_cpu, bench_inference, bench_load, bench_profile
 from service.machine import machine
 from service.manifest import current_artefact, read_manifest
 from service.redis_server import RedisServer, free_port
@@ -41,8 +42,13 @@ def _on_server_core() -> None:
     os.sched_setaffinity(0, {SERVER_CPU})
 
 
+class LocalStack(Struct, frozen=True):
+    url: str
+    redis_pid: int
+
+
 @contextmanager
-def local_stack(settings: Settings) -> Iterator[str]:
+def local_stack(settings: Settings) -> Iterator[LocalStack]:
     """A private Redis and one server worker on loopback, both on one core, stopped afterwards.
 
     The load comes from another process on the other core, as a storefront's would.
@@ -64,7 +70,7 @@ def local_stack(settings: Settings) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         try:
             wait_ready(url, server)
-            yield url
+            yield LocalStack(url, redis.pid)
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -175,6 +181,10 @@ def report(result: dict[str, Any]) -> str:
             f"Saturation throughput, page views / floor: **{result['saturation_ratio']:.2f}**"
             f" (each round of adjacent slices: {_spread(result['slice_ratios'])})",
         ]
+        cpu = bench_load.cpu_table(result["load"])
+        if cpu:
+            note = "CPU per request at saturation, from `/proc`: the worker's threads and Redis."
+            lines += ["", note, "", *cpu]
     if "profile" in result:
         lines += ["", "## Where the time goes (page views at saturation)", "",
                   *bench_profile.table(result["profile"])]  # fmt: skip
@@ -188,13 +198,24 @@ def _spread(ratios: list[float]) -> str:
     return f"{min(ratios):.2f} to {max(ratios):.2f}, median {statistics.median(ratios):.2f}"
 
 
-def measure_all(url: str, args: argparse.Namespace, items: list[str]) -> dict[str, Any]:
+def cpu_meter(url: str, redis_pid: int | None) -> bench_cpu.CpuMeter | None:
+    """A meter on the server's one worker, when it runs on this machine with one worker."""
+    parent = bench_profile.server_pid(int(url.rsplit(":", 1)[1]))
+    workers = bench_profile.worker_pids(parent) if parent is not None else []
+    return bench_cpu.CpuMeter(workers[0], redis_pid) if len(workers) == 1 else None
+
+
+def measure_all(
+    url: str, args: argparse.Namespace, items: list[str], redis_pid: int | None = None
+) -> dict[str, Any]:
     result = measure(url, args, items)
     if args.rates is not None:
         with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as bodies:
             generator = page_views(items, args.visitors, args.seed)
             bodies.writelines(json.dumps(next(generator)) + "\n" for _ in range(5000))
-        runs = bench_load.load_runs(url, Path(bodies.name), args.rates, args.seconds)
+        runs = bench_load.load_runs(
+            url, Path(bodies.name), args.rates, args.seconds, meter=cpu_meter(url, redis_pid)
+        )
         result["load"] = runs
         result["saturation_ratio"] = bench_load.saturation_ratio(runs)
         result["slice_ratios"] = bench_load.slice_ratios(runs)
@@ -224,8 +245,8 @@ def run(args: argparse.Namespace) -> int:
     if args.url:
         result = measure_all(args.url.rstrip("/"), args, items)
     else:
-        with local_stack(settings) as url:
-            result = measure_all(url, args, items)
+        with local_stack(settings) as stack:
+            result = measure_all(stack.url, args, items, stack.redis_pid)
     if args.inference_models is not None and args.inference_models.is_dir():
         result["inference"] = bench_inference.compare(
             args.inference_models, args.inference_seconds, settings.ort_threads, settings.device

@@ -10,6 +10,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from service import bench_cpu
+
 PAGE_VIEWS = "/v1/page-views"
 FLOOR = "/v1/floor"
 LOAD_CPU = 1
@@ -45,7 +47,10 @@ def _generate(url: str, path: str, bodies: Path, rate: float, seconds: float) ->
 def _summary(path: str, rate: float, raws: list[dict[str, Any]]) -> dict[str, Any]:
     latencies = [ms for raw in raws for ms in raw["latencies_ms"]]
     slices = [len(raw["latencies_ms"]) / raw["seconds"] for raw in raws]
+    spends = [raw["cpu_s"] for raw in raws if "cpu_s" in raw]
+    cpu = {"cpu_us": bench_cpu.per_request(spends, len(latencies))} if spends else {}
     return {
+        **cpu,
         "slices": slices,
         "path": path,
         "rate": rate or "saturation",
@@ -61,28 +66,46 @@ def drive(url: str, path: str, bodies: Path, rate: float, seconds: float) -> dic
     return _summary(path, rate, [_generate(url, path, bodies, rate, seconds)])
 
 
-def saturate(url: str, bodies: Path, seconds: float, rounds: int) -> list[dict[str, Any]]:
+def saturate(
+    url: str, bodies: Path, seconds: float, rounds: int, meter: bench_cpu.CpuMeter | None = None
+) -> list[dict[str, Any]]:
     """Page views and the floor at saturation, in alternating slices of ``seconds / rounds``.
 
     A shared machine's speed drifts from one minute to the next; taking the two endpoints
-    in turns (ABBA...) lets the drift fall on both alike instead of on their ratio.
+    in turns (ABBA...) lets the drift fall on both alike instead of on their ratio. With a
+    ``meter``, each slice also records the CPU the server and Redis spent on it.
     """
     raws: dict[str, list[dict[str, Any]]] = {PAGE_VIEWS: [], FLOOR: []}
     order = [(PAGE_VIEWS, FLOOR) if i % 2 == 0 else (FLOOR, PAGE_VIEWS) for i in range(rounds)]
     for pair in tqdm(order, desc="saturation rounds", unit="round"):
         for path in pair:
-            raws[path].append(_generate(url, path, bodies, 0.0, seconds / rounds))
+            before = meter.read() if meter else None
+            raw = _generate(url, path, bodies, 0.0, seconds / rounds)
+            if meter and before:
+                raw["cpu_s"] = bench_cpu.spent(before, meter.read())
+            raws[path].append(raw)
     return [_summary(path, 0.0, runs) for path, runs in raws.items()]
 
 
 def load_runs(
-    url: str, bodies: Path, rates: list[float], seconds: float, rounds: int = 6
+    url: str,
+    bodies: Path,
+    rates: list[float],
+    seconds: float,
+    rounds: int = 6,
+    meter: bench_cpu.CpuMeter | None = None,
 ) -> list[dict[str, Any]]:
     plan = [(path, rate) for rate in rates for path in (PAGE_VIEWS, FLOOR)]
     runs = []
     for path, rate in tqdm(plan, desc="load runs", unit="run"):
         runs.append(drive(url, path, bodies, rate, seconds))
-    return [*runs, *saturate(url, bodies, seconds * 2, rounds)]
+    return [*runs, *saturate(url, bodies, seconds * 2, rounds, meter)]
+
+
+def cpu_table(runs: list[dict[str, Any]]) -> list[str]:
+    """CPU per request at saturation, when it was measured."""
+    by_path = {r["path"]: r["cpu_us"] for r in runs if r["rate"] == "saturation" and "cpu_us" in r}
+    return bench_cpu.table(by_path, PAGE_VIEWS, FLOOR) if len(by_path) == 2 else []
 
 
 def table(runs: list[dict[str, Any]]) -> list[str]:

@@ -24,8 +24,9 @@ def server_pid(port: int) -> int | None:
     return None
 
 
-def worker_pid(server_pid: int) -> int:
-    """The server's worker: granian serves from a child process."""
+def worker_pids(server_pid: int) -> list[int]:
+    """The server's workers: granian serves from child processes."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -34,8 +35,13 @@ def worker_pid(server_pid: int) -> int:
         except OSError:
             continue
         if int(stat.rsplit(")", 1)[1].split()[1]) == server_pid and "python" in stat:
-            return int(entry.name)
-    return server_pid
+            found.append(int(entry.name))
+    return found
+
+
+def worker_pid(server_pid: int) -> int:
+    """The server's first worker, or the server itself when it has none."""
+    return next(iter(worker_pids(server_pid)), server_pid)
 
 
 def record(pid: int, seconds: float, raw: Path) -> threading.Thread:

@@ -39,6 +39,16 @@ def test_bench_reports_latency_against_its_floor(service: Service, tmp_path: Pat
     assert figures["slice_ratios"] == [a / b for a, b in zip(pv, floor, strict=True)]
     spread = sorted(figures["slice_ratios"])
     assert f"each round of adjacent slices: {spread[0]:.2f} to {spread[-1]:.2f}" in result.stdout
+    # The service runs here with one worker: its CPU is measured; its Redis is not the bench's.
+    cpu = {path: runs[path, "saturation"]["cpu_us"] for path in ("/v1/page-views", "/v1/floor")}
+    for parts in cpu.values():
+        assert set(parts) == {"event loop", "Granian", "other threads", "total"}
+        assert parts["event loop"] > 0
+        assert parts["total"] == sum(v for k, v in parts.items() if k != "total")
+    extra = cpu["/v1/page-views"]["event loop"] - cpu["/v1/floor"]["event loop"]
+    assert f"| page view's own work | {extra:+.0f} |" in result.stdout
+    ratio = cpu["/v1/floor"]["total"] / cpu["/v1/page-views"]["total"]
+    assert f"CPU per request, floor / page view: **{ratio:.2f}**" in result.stdout
 
 
 def test_bench_inference_compares_batching_on_the_configured_device(tmp_path: Path) -> None:
