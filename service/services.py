@@ -35,9 +35,10 @@ from service.streams import DecisionLog, Logs
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 3.0
-# On a loopback socket a Redis round trip costs the worker more CPU than the XADDs it
-# carries: at 500 page views/s one call every 25 ms carries a dozen decisions.
-LOG_INTERVAL_S = 0.025
+# A log write costs the worker about 430 us whatever it carries, and about 22 us more per
+# decision: at 800 page views/s a call every 100 ms carries 80 decisions, 5 us of overhead
+# each instead of 20 at every 25 ms. Training reads the streams minutes later.
+LOG_INTERVAL_S = 0.1
 
 
 class Services:

@@ -7,7 +7,6 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any, cast
 
 import msgspec
@@ -54,9 +53,11 @@ def text(value: Any) -> str:
 
 def _args(event: StoredEvent, history_len: int, ttl_s: int, read: bool) -> list[Any]:
     ts = event.ts or 0.0
+    # int(ts // 3600 % 24) is the UTC hour, as datetime.fromtimestamp gives it, for a
+    # third of the cost: this runs on every page view.
     return [
         _encode(event), ts, event.type, event.category or "", event.channel,
-        datetime.fromtimestamp(ts, UTC).hour, "" if event.price is None else event.price,
+        int(ts // 3600 % 24), "" if event.price is None else event.price,
         event.brand or "", history_len, ttl_s, "1" if read else "0",
         *(PROFILE_FIELDS if read else ()),
     ]  # fmt: skip
