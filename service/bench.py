@@ -25,7 +25,7 @@ import httpx
 from msgspec import Struct
 from tqdm import tqdm
 
-from service import bench_cpu, bench_inference, bench_load, bench_profile
+from service import bench_cpu, bench_inference, bench_load, bench_plot, bench_profile
 from service.machine import machine
 from service.manifest import current_artefact, read_manifest
 from service.redis_server import RedisServer, free_port
@@ -256,5 +256,9 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (args.out / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    if "load" in result:
+        title = f"witryna bench, {result['machine']['cpu']}, {result['when']}"
+        (args.out / f"bench-{stamp}.svg").write_text(bench_plot.svg(result["load"], title))
+        text += f"\n![Latency by offered load, and CPU per request](bench-{stamp}.svg)\n"
     (args.out / f"bench-{stamp}.md").write_text(text)
     return 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from tests.conftest import ROOT, Service
@@ -49,6 +50,11 @@ def test_bench_reports_latency_against_its_floor(service: Service, tmp_path: Pat
     assert f"| page view's own work | {extra:+.0f} |" in result.stdout
     ratio = cpu["/v1/floor"]["total"] / cpu["/v1/page-views"]["total"]
     assert f"CPU per request, floor / page view: **{ratio:.2f}**" in result.stdout
+    (plot,) = tmp_path.glob("bench-*.svg")
+    assert f"]({plot.name})" in report.with_suffix(".md").read_text()
+    drawn = ET.parse(plot).getroot()
+    assert len(drawn.findall("{http://www.w3.org/2000/svg}polyline")) == 4
+    assert len(drawn.findall("{http://www.w3.org/2000/svg}rect[@class='cpu']")) >= 4
 
 
 def test_bench_inference_compares_batching_on_the_configured_device(tmp_path: Path) -> None:
