@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 # Granian's I/O runs on Rust threads of this name; the event loop is the process's own.
 GRANIAN_THREADS = "tokio"
@@ -61,13 +60,14 @@ def per_request(spends: list[dict[str, float]], requests: int) -> dict[str, floa
 def table(by_path: dict[str, dict[str, float]], page_views: str, floor: str) -> list[str]:
     """Per-request CPU of both endpoints at saturation, and the page view's extra."""
     parts = [p for p in (*PARTS, "total") if p in by_path[page_views]]
-    rows: list[tuple[str, dict[str, Any]]] = [(page_views, by_path[page_views])]
-    rows.append((floor, by_path[floor]))
     extra = {p: by_path[page_views][p] - by_path[floor][p] for p in parts}
     lines = [
         "| µs of CPU per request | " + " | ".join(parts) + " |",
         "|---" * (len(parts) + 1) + "|",
-        *(f"| {path} | " + " | ".join(f"{row[p]:.0f}" for p in parts) + " |" for path, row in rows),
+        *(
+            f"| {path} | " + " | ".join(f"{by_path[path][p]:.0f}" for p in parts) + " |"
+            for path in (page_views, floor)
+        ),
         "| page view's own work | " + " | ".join(f"{extra[p]:+.0f}" for p in parts) + " |",
     ]
     ratio = by_path[floor]["total"] / by_path[page_views]["total"]

@@ -102,9 +102,14 @@ def load_runs(
     return [*runs, *saturate(url, bodies, seconds * 2, rounds, meter)]
 
 
+def saturation_cpu(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """CPU per request of each endpoint at saturation, for those where it was measured."""
+    return {r["path"]: r["cpu_us"] for r in runs if r["rate"] == "saturation" and "cpu_us" in r}
+
+
 def cpu_table(runs: list[dict[str, Any]]) -> list[str]:
     """CPU per request at saturation, when it was measured."""
-    by_path = {r["path"]: r["cpu_us"] for r in runs if r["rate"] == "saturation" and "cpu_us" in r}
+    by_path = saturation_cpu(runs)
     return bench_cpu.table(by_path, PAGE_VIEWS, FLOOR) if len(by_path) == 2 else []
 
 

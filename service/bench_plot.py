@@ -10,7 +10,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from service.bench_cpu import PARTS
-from service.bench_load import FLOOR, PAGE_VIEWS
+from service.bench_load import FLOOR, PAGE_VIEWS, saturation_cpu
 
 COLOURS = {PAGE_VIEWS: "#d9480f", FLOOR: "#1c7ed6"}
 PART_COLOURS = dict(zip(PARTS, ("#364fc7", "#2b8a3e", "#adb5bd", "#c92a2a"), strict=True))
@@ -92,7 +92,7 @@ def _cpu_panel(cpu: dict[str, dict[str, float]]) -> list[str]:
 
 def svg(runs: list[dict[str, Any]], title: str) -> str:
     """Both panels; the CPU one only when the run measured CPU."""
-    cpu = {r["path"]: r["cpu_us"] for r in runs if r["rate"] == "saturation" and "cpu_us" in r}
+    cpu = saturation_cpu(runs)
     body = _latency_panel(runs) + (_cpu_panel(cpu) if len(cpu) == 2 else [])
     width = CPU_LEFT + CPU_WIDTH + 20 if len(cpu) == 2 else LEFT + WIDTH + 40
     return "\n".join([
