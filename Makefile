@@ -10,7 +10,7 @@ MODEL_NAME ?= demo
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv redis browser model tools run test lint format bench bench-inference loadtest sdk-size clean
+.PHONY: help venv redis browser model tools run test test-fast lint format bench bench-inference loadtest sdk-size clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -19,7 +19,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[train,dev]'
+	$(BIN)/pip install --quiet -e '.[train,bench,dev]'
 	touch $@
 
 venv: $(STAMP) ## create .venv and install the project with its training and dev extras
@@ -77,8 +77,11 @@ format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: venv redis browser model tools lint ## set up, lint, then run the whole test suite
+test: venv redis browser model tools lint ## set up, lint, then run the whole test suite (CI)
 	$(BIN)/pytest
+
+test-fast: venv redis model ## the quick loop: no browser, no cluster, no training
+	$(BIN)/pytest -m 'not browser and not cluster and not slow' -q
 
 BENCH_MODELS := build/bench-models
 
@@ -103,8 +106,8 @@ loadtest: venv redis model ## Locust shopper journeys on a local stack (LOAD_USE
 
 sdk-size: ## minify witryna.js with terser (from npm) and print its minified and gzipped size
 	@mkdir -p build
-	npx --yes terser@5 service/static/witryna.js --compress --mangle --comments '/^!/' -o build/witryna.min.js
-	@echo "source $$(wc -c < service/static/witryna.js) B, minified $$(wc -c < build/witryna.min.js) B," \
+	npx --yes terser@5 service/http/static/witryna.js --compress --mangle --comments '/^!/' -o build/witryna.min.js
+	@echo "source $$(wc -c < service/http/static/witryna.js) B, minified $$(wc -c < build/witryna.min.js) B," \
 		"minified+gzip $$(gzip -9 -c build/witryna.min.js | wc -c) B"
 
 clean: ## remove the virtual environment, build outputs and caches

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from service.bench import local_stack
+from bench.suite import local_stack
 from service.settings import Settings
 
 HERE = Path(__file__).resolve().parent

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from service.manifest import Manifest, current_artefact, read_manifest
+from service.model.manifest import Manifest, current_artefact, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Browsers mostly land on the head of the catalogue, as real traffic does.

@@ -8,7 +8,7 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
-from service import api, dashboard, problems, storefront
+from service.http import api, dashboard, problems, storefront
 from service.services import Services
 from service.settings import Settings
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
+_AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+# For these, msgspec's path is the enclosing object; the field is named in the message.
+_NAMED = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
+
 
 class WitrynaError(Exception):
     status_code = 500
@@ -41,3 +47,13 @@ class ModelUnavailable(WitrynaError):
 
 class ConfigError(WitrynaError):
     """A bad environment; raised at start, before anything serves."""
+
+
+def field_of(message: str) -> tuple[str, str]:
+    """Split msgspec's message into the offending field's dotted path and the complaint."""
+    at = _AT.search(message)
+    path = at["path"] if at else ""
+    named = _NAMED.search(message)
+    if named:
+        path = f"{path}.{named['name']}" if path else named["name"]
+    return path, _AT.sub("", message)

@@ -13,25 +13,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from service import policy as policies
-from service.batcher import MicroBatcher
-from service.catalog import Catalog, CatalogItem
-from service.catalog_cache import CatalogCache
-from service.decide import Decider
+from service.decision import policy as policies
+from service.decision.decider import Decider
+from service.decision.experiments import assign, converted_key, exposed_key
 from service.errors import ConfigError, WitrynaError
-from service.experiments import assign, converted_key, exposed_key
-from service.identity import Identities
-from service.manifest import current_artefact
-from service.metrics import Metrics
-from service.metrics_pool import MetricsPool, pool_key
-from service.publish import validate
-from service.redis_client import UNREACHABLE, connect
-from service.redis_pipe import PipedConnection
-from service.runtime import CPU, ModelRuntime
+from service.metrics.counters import Metrics
+from service.metrics.pool import MetricsPool, pool_key
+from service.model.batcher import MicroBatcher
+from service.model.manifest import current_artefact
+from service.model.runtime import CPU, ModelRuntime
+from service.model.validation import validate
 from service.schema import StoredEvent
 from service.settings import Settings
-from service.store import EventStore
-from service.streams import DecisionLog, Logs
+from service.storage.catalog import Catalog, CatalogItem
+from service.storage.catalog_cache import CatalogCache
+from service.storage.client import UNREACHABLE, connect
+from service.storage.events import EventStore
+from service.storage.identity import Identities
+from service.storage.pipe import PipedConnection
+from service.storage.streams import DecisionLog, Logs
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Services:
         self.policy_error: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._logs: list[tuple[Sequence[StoredEvent], DecisionLog | None]] = []
-        # Written log batches still to be checked against erasures (service/streams.py).
+        # Written log batches still to be checked against erasures (service/storage/streams.py).
         self._unchecked: deque[tuple[Logs, list[Any]]] = deque()
         self.metrics = Metrics()
         self._metrics_pool: MetricsPool | None = None

@@ -4,27 +4,17 @@ redis-server (``[redis]``) and on the cluster (``[cluster]``)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar, TypeAlias
 
 import httpx
 import pytest
-import redis
-import redis.cluster
 
-from service.bench import wait_ready
-from service.manifest import Manifest, current_artefact, read_manifest
-from service.redis_server import LocalCluster, RedisServer, free_port
-
-ROOT = Path(__file__).resolve().parents[1]
-MODELS = ROOT / "models"
-MODEL_NAME = "demo"
+from service.model.manifest import Manifest, current_artefact, read_manifest
+from service.storage.server import RedisServer
+from tests._support.cluster import LocalCluster
+from tests._support.stack import MODEL_NAME, MODELS, SERVICE_ENV, Backend, RedisClient, Service
 
 
 @pytest.fixture(scope="session")
@@ -57,42 +47,6 @@ def redis_cluster() -> Iterator[LocalCluster]:
         yield cluster
 
 
-class ClusterClient(redis.cluster.RedisCluster):
-    """The sync cluster client, with the keyspace-wide reads tests make (KEYS, DBSIZE) asked of
-    every primary: redis-py asks only one node, which would let a test pass unseen."""
-
-    COMMAND_FLAGS: ClassVar[dict[str, str]] = {
-        **redis.cluster.RedisCluster.COMMAND_FLAGS,
-        "KEYS": redis.cluster.RedisCluster.PRIMARIES,
-        "DBSIZE": redis.cluster.RedisCluster.PRIMARIES,
-    }
-
-
-RedisClient: TypeAlias = redis.Redis | ClusterClient
-
-
-@dataclass(frozen=True)
-class Backend:
-    """Where the service under test keeps its state: one redis-server or a Redis Cluster."""
-
-    url: str
-    cluster: bool
-
-    @property
-    def env(self) -> dict[str, str]:
-        """What a `witryna` process needs beyond the URL to reach this backend."""
-        if not self.cluster:
-            return {}
-        # Three nodes share the loaded test machine with the service, and a burst of requests
-        # opens connections to each: their handshakes can take longer than the default 100 ms.
-        return {"WITRYNA_REDIS_CLUSTER": "1", "WITRYNA_REDIS_TIMEOUT_MS": "1000"}
-
-    def client(self) -> RedisClient:
-        if self.cluster:
-            return ClusterClient.from_url(self.url)
-        return redis.Redis.from_url(self.url)
-
-
 # Module scope: a module's tests run on one backend, then on the other, in file order, beside
 # the module's own fixtures (a session scope would regroup the tests of the whole run).
 @pytest.fixture(scope="module", params=["redis", "cluster"])
@@ -100,10 +54,6 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "cluster":
         return Backend(request.getfixturevalue("redis_cluster").url, cluster=True)
     return Backend(request.getfixturevalue("redis_server").url, cluster=False)
-
-
-# For a test whose service runs on the session's redis-server, not on `backend`.
-on_one_redis = pytest.mark.parametrize("backend", ["redis"], indirect=True)
 
 
 @pytest.fixture
@@ -115,41 +65,6 @@ def redis_client(backend: Backend) -> Iterator[RedisClient]:
     time.sleep(0.05)
     yield client
     client.close()
-
-
-class Service:
-    """A `witryna serve` process, exactly as an operator starts it."""
-
-    def __init__(self, redis_url: str, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "WITRYNA_REDIS_URL": redis_url,
-            "WITRYNA_MODELS_DIR": str(MODELS),
-            "WITRYNA_MODEL_NAME": MODEL_NAME,
-            **env,
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Service:
-        command = [sys.executable, "-m", "service", "serve", "--port", str(self.port)]
-        self.process = subprocess.Popen(command, env=self.env, cwd=ROOT)
-        wait_ready(self.url, self.process)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        # Granian kills a worker that has not stopped after 10 s: wait for that too.
-        self.process.wait(timeout=20)
-
-
-SERVICE_ENV = {
-    "WITRYNA_MAX_BODY_BYTES": "65536",
-    "WITRYNA_BENCH_ROUTES": "1",
-    "WITRYNA_CATALOG_SYNC_MS": "5",
-}
 
 
 @pytest.fixture(scope="session")
@@ -178,8 +93,9 @@ def http(backend_service: Service, redis_client: RedisClient) -> Iterator[httpx.
         yield client
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    """Poll until ``condition`` holds; the caller's assertion says what was expected."""
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test run on the cluster backend is a ``cluster`` test, so ``-m`` can leave it out."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "cluster" in callspec.params.values():
+            item.add_marker(pytest.mark.cluster)

@@ -13,9 +13,9 @@ import msgspec
 import numpy as np
 import redis
 
-from service.keys import events_key
-from service.runtime import ModelRuntime
+from service.model.runtime import ModelRuntime
 from service.schema import StoredEvent
+from service.storage.keys import events_key
 from training.dataset import encode_sessions, prefix_batch
 from training.simulator import simulate
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests._support.stack import ROOT
 
 HELM = ROOT / "build" / "bin" / "helm"
 CHART = ROOT / "helm" / "witryna"

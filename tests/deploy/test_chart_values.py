@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from service.policy import parse
+from service.decision.policy import parse
 from service.settings import Settings
-from tests.conftest import ROOT
+from tests._support.stack import ROOT
 from tests.deploy.chart import (
     FULLNAME,
     NAMESPACE,
@@ -26,7 +26,7 @@ from tests.deploy.chart import (
 )
 
 EXTERNAL = ["--set", "redis.enabled=false", "--set", "externalRedis.url=redis://:pw@cache:6379/2"]
-# `witryna serve` kills a worker that has not stopped 10 s after SIGTERM (service/cli.py).
+# `witryna serve` kills a worker that has not stopped 10 s after SIGTERM (service/cli/main.py).
 SERVER_STOP_S = 10
 
 
@@ -200,7 +200,7 @@ def test_a_models_volume_is_mounted_read_only_where_the_service_looks() -> None:
 
 
 def test_a_policy_file_is_mounted_where_the_service_reads_it() -> None:
-    policy_file = ROOT / "service" / "default_policy.toml"
+    policy_file = ROOT / "service" / "decision" / "default_policy.toml"
     manifests = render("--set-file", f"policy={policy_file}")
     path = Path(Settings.from_env(environment(manifests)).policy_path or "")
     (mount,) = (m for m in server(manifests)["volumeMounts"] if m["mountPath"] == str(path.parent))

@@ -9,7 +9,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests._support.stack import ROOT
 
 
 def help_text(*, pythonpath: str | None, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests._support.stack import ROOT
 
 DOCKERFILE = ROOT / "Dockerfile"
 

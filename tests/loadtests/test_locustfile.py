@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from loadtests.run import locust_command, parse
-from tests.conftest import ROOT, Service
+from tests._support.stack import ROOT, Service
 
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
 # The caller's own LOAD_* budgets must not change what these tests check.

@@ -11,15 +11,16 @@ import httpx
 import msgspec
 import pytest
 
-from service.identity import Identities
-from service.keys import events_key, profile_key
-from service.manifest import Manifest
-from service.redis_client import connect
-from service.redis_server import LocalCluster, RedisServer
+from service.model.manifest import Manifest
 from service.schema import StoredEvent
-from service.store import EventStore
-from service.streams import EVENTS_STREAM
-from tests.conftest import Backend, Service, wait_for
+from service.storage.client import connect
+from service.storage.events import EventStore
+from service.storage.identity import Identities
+from service.storage.keys import events_key, profile_key
+from service.storage.server import RedisServer
+from service.storage.streams import EVENTS_STREAM
+from tests._support.cluster import LocalCluster
+from tests._support.stack import Backend, Service, wait_for
 
 decode = msgspec.msgpack.Decoder(StoredEvent).decode
 
@@ -137,7 +138,7 @@ def test_logs_that_could_not_be_written_are_written_on_the_next_try(artefact: Pa
     stale connection, and that must not lose the decisions."""
     from service.services import Services
     from service.settings import Settings
-    from service.streams import DECISIONS_STREAM, DecisionLog
+    from service.storage.streams import DECISIONS_STREAM, DecisionLog
 
     async def scenario(redis: RedisServer) -> int:
         settings = Settings.from_env({

@@ -5,12 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests._support.stack import ROOT
 
 PROBE = """
 import sys
 from service.app import create_app
-from service.cli import build_parser
+from service.cli.main import build_parser
 from service.settings import Settings
 create_app(Settings.from_env({}))
 build_parser()
@@ -29,7 +29,7 @@ def test_building_the_app_and_the_cli_loads_no_torch() -> None:
 
 def test_importing_the_app_reads_no_environment() -> None:
     # A bad variable would fail at once if anything read the environment at import time.
-    probe = "import service.app, service.cli, service.api; print('imported')"
+    probe = "import service.app, service.cli.main, service.http.api; print('imported')"
     result = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=ROOT,

@@ -5,15 +5,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from service.redis_server import RedisServer
-from tests.conftest import ROOT
-from tests.service.test_publish import copy_version
+from service.storage.server import RedisServer
+from tests._support.stack import ROOT
+from tests.service.model.test_publish import copy_version
 
 # Run in a process of its own: freezing is for the whole interpreter, pytest's included.
 STARTED = """
 import asyncio, gc, json, sys, weakref
 from pathlib import Path
-from service.publish import publish
+from service.model.validation import publish
 from service.services import Services
 from service.settings import Settings
 

@@ -7,7 +7,7 @@ import pytest
 
 from service.errors import ConfigError
 from service.settings import Settings
-from tests.conftest import ROOT
+from tests._support.stack import ROOT
 
 
 def test_defaults_without_environment() -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from service.encoding import FEATURES, Vocabulary, encode_events, pad_left
 from torch.utils.data import DataLoader
 
-from service.encoding import FEATURES, Vocabulary, encode_events, pad_left
 from training.dataset import (
     PrefixDataset,
     block_shuffled_batches,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from service.storefront import STATIC
+
 from training.catalogue import build_catalogue
 from training.demo_catalogue import demo_catalogue_js
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from service.encoding import FEATURES
+
 from service.schema import StoredEvent
 from training import eval_metrics as em
 from training.baselines import (

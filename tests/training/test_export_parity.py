@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-
 from service.encoding import FEATURES, Vocabulary
 from service.manifest import MODEL_FILE, latest_artefact, read_manifest
+
 from training.export import (
     OUTPUT_NAMES,
     ParityError,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from service.encoding import FEATURES, INTENTS, Vocabulary, encode_events, pad_left
+
 from training.model import IntentRanker, ModelConfig
 from training.simulator import simulate
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from service.encoding import UNKNOWN, Vocabulary, encode_events, pad_left
+
 from service.schema import StoredEvent
 from training.dataset import encode_sessions, prefix_batch
 from training.labels import (

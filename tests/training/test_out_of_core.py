@@ -15,8 +15,8 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
-
 from service.encoding import Vocabulary
+
 from training.adapters import read_sessions
 from training.dataset import (
     EncodedSessions,

@@ -11,10 +11,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-
 from service.encoding import Vocabulary
 from service.manifest import MANIFEST_FILE, MODEL_FILE, read_manifest
 from service.runtime import ModelRuntime
+
 from training.dataset import encode_sessions, prefix_pairs
 from training.export import OUTPUT_NAMES, check_parity, export, parity_batch
 from training.model import IntentRanker

@@ -1,0 +1,1 @@
+"""`witryna bench`: the service measured against its floor, out of the request path."""

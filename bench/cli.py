@@ -1,0 +1,65 @@
+"""`witryna bench` and `witryna bench-inference`, added to the command through the
+``witryna.commands`` entry point: the service itself never imports the benchmark."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from service.settings import Settings
+
+# Results go to build/ unless asked: the committed ones in bench/results/ are refreshed on purpose.
+DEFAULT_OUT = Path("build/bench")
+
+
+def bench(args: argparse.Namespace) -> int:
+    from bench.suite import run
+
+    return run(args)
+
+
+def bench_inference(args: argparse.Namespace) -> int:
+    from bench.inference import run
+
+    settings = Settings.from_env()
+    print(run(args.models, args.seconds, settings.ort_threads, settings.device, args.out))
+    return 0
+
+
+def register(commands: Any) -> None:
+    """Add ``bench`` and ``bench-inference`` to an ``argparse`` subparsers object."""
+    bench_parser = commands.add_parser("bench", help="measure page-view latency")
+    bench_parser.add_argument("--url", help="a running service; default: start one on loopback")
+    bench_parser.add_argument("--requests", type=int, default=1000)
+    bench_parser.add_argument("--visitors", type=int, default=100)
+    bench_parser.add_argument("--seed", type=int, default=7)
+    bench_parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    bench_parser.add_argument(
+        "--rates", type=float, nargs="*", metavar="RPS",
+        help="fixed request rates to offer, then saturation (e.g. 250 500 1000); "
+        "needs the floor route: a stack started by bench, or WITRYNA_BENCH_ROUTES=1",
+    )  # fmt: skip
+    bench_parser.add_argument("--seconds", type=float, default=10.0, help="per load run")
+    bench_parser.add_argument(
+        "--inference-models", type=Path, metavar="DIR",
+        help="artefacts of several catalogue sizes (`witryna bench-models`) to compare "
+        "micro-batched with unbatched inference on",
+    )  # fmt: skip
+    bench_parser.add_argument("--inference-seconds", type=float, default=5.0)
+    bench_parser.add_argument(
+        "--profile", action="store_true",
+        help="with --rates: sample the server worker with py-spy during a saturation run",
+    )  # fmt: skip
+    bench_parser.set_defaults(func=bench)
+
+    inference_parser = commands.add_parser(
+        "bench-inference",
+        help="micro-batched against unbatched inference alone, on WITRYNA_DEVICE: no stack",
+    )
+    inference_parser.add_argument(
+        "models", type=Path, help="artefacts of several catalogue sizes (`witryna bench-models`)"
+    )
+    inference_parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
+    inference_parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    inference_parser.set_defaults(func=bench_inference)

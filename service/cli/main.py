@@ -1,0 +1,144 @@
+"""The ``witryna`` command. Training adds its own subcommands through the
+``witryna.commands`` entry point, so that serving never imports training (or torch)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from service.errors import ConfigError, WitrynaError
+from service.model.manifest import current_artefact
+from service.settings import Settings
+
+APP_FACTORY = "service.app:app_from_env"
+
+
+def serve(args: argparse.Namespace) -> int:
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    from service.storage.server import RedisServer
+
+    settings = Settings.from_env()
+    current_artefact(Path(settings.models_dir), settings.model_name)
+    private = None
+    if settings.redis_url is None and settings.redis_cluster:
+        raise ConfigError("WITRYNA_REDIS_CLUSTER needs WITRYNA_REDIS_URL: a node of the cluster")
+    if settings.redis_url is None:
+        private = RedisServer()
+        # The workers build their settings from the environment, so they learn the URL there.
+        os.environ["WITRYNA_REDIS_URL"] = private.start()
+    port = settings.port if args.port is None else args.port
+    # Workers name their server by it when they pool their metrics (service/metrics/pool.py).
+    os.environ["WITRYNA_PORT"] = str(port)
+    try:
+        Server(
+            APP_FACTORY,
+            address=args.host or settings.host,
+            port=port,
+            interface=Interfaces.ASGI,
+            workers=args.workers or settings.workers,
+            factory=True,
+            log_access=False,
+            # A worker that does not stop in time is killed, so the service always stops.
+            workers_kill_timeout=10,
+        ).serve()
+    finally:
+        if private is not None:
+            private.close()
+    return 0
+
+
+def publish(args: argparse.Namespace) -> int:
+    from service.model.validation import command
+
+    return command(args)
+
+
+def load_catalog(args: argparse.Namespace) -> int:
+    from service.cli.catalog_file import load
+
+    return load(args.file, args.url)
+
+
+def export_events(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from service.storage.client import connect
+    from service.storage.streams import export
+
+    settings = Settings.from_env()
+    url = args.redis_url or settings.redis_url
+    if url is None:
+        raise ConfigError("pass --redis-url or set WITRYNA_REDIS_URL (`witryna serve` logs it)")
+    client = connect(url, timeout_ms=5000, cluster=settings.redis_cluster)
+    events, decisions = asyncio.run(export(client, args.out, args.decisions))
+    print(
+        f"{events} events to {args.out}"
+        + (f", {decisions} decisions to {args.decisions}" if args.decisions else "")
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="witryna", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve_parser = commands.add_parser("serve", help="serve the HTTP API")
+    serve_parser.add_argument("--host", help="bind address (default WITRYNA_HOST or 127.0.0.1)")
+    serve_parser.add_argument("--port", type=int, help="port (default WITRYNA_PORT or 8000)")
+    serve_parser.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve_parser.set_defaults(func=serve)
+
+    publish_parser = commands.add_parser(
+        "publish", help="check an exported model and make it the one services serve"
+    )
+    publish_parser.add_argument("version", nargs="?", help="version folder (default: newest)")
+    publish_parser.add_argument("--models-dir", help="default WITRYNA_MODELS_DIR or models")
+    publish_parser.add_argument("--name", help="model name (default WITRYNA_MODEL_NAME or demo)")
+    publish_parser.set_defaults(func=publish)
+
+    catalog_parser = commands.add_parser(
+        "load-catalog", help="upsert items from a JSON or JSONL file into a running service"
+    )
+    catalog_parser.add_argument("file", type=Path, help='{"items": [...]}, a list, or JSONL')
+    catalog_parser.add_argument("--url", default="http://127.0.0.1:8000", help="the service")
+    catalog_parser.set_defaults(func=load_catalog)
+
+    export_parser = commands.add_parser(
+        "export-events", help="write the logged event and decision streams to JSONL"
+    )
+    export_parser.add_argument("--out", type=Path, default=Path("events.jsonl"))
+    export_parser.add_argument("--decisions", type=Path, help="also write decisions here")
+    export_parser.add_argument("--redis-url", help="default WITRYNA_REDIS_URL")
+    export_parser.set_defaults(func=export_events)
+
+    for entry in entry_points(group="witryna.commands"):
+        try:
+            register = entry.load()
+        except ModuleNotFoundError as exc:
+            # The images install service/ alone, yet the metadata still names training's
+            # commands; only the absence of the command's own package is forgiven.
+            if exc.name != entry.module.partition(".")[0]:
+                raise
+            continue
+        register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except WitrynaError as exc:
+        print(f"witryna: error: {exc.detail}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The one error handler: every failure leaves as ``application/problem+json``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from service.errors import InvalidBody, WitrynaError
+from service.storage.client import UNREACHABLE
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def _problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response[dict[str, Any]]:
+    return Response(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if isinstance(exc, InvalidBody):
+        errors = [{"field": exc.field, "message": exc.message}]
+        return _problem(exc.status_code, exc.title, exc.detail, errors=errors)
+    if isinstance(exc, WitrynaError):
+        return _problem(exc.status_code, exc.title, exc.detail)
+    if isinstance(exc, HTTPException):
+        return _problem(exc.status_code, str(exc.detail), str(exc.detail))
+    if isinstance(exc, UNREACHABLE):
+        # Page views and events degrade on their own; what needs Redis to answer says so.
+        log.warning("%s %s: redis unreachable: %s", request.method, request.url.path, exc)
+        detail = "redis did not answer; the request is safe to send again"
+        return _problem(503, "Redis unavailable", detail, headers={"Retry-After": "1"})
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _problem(500, "Internal error", "an unexpected error was logged")

@@ -1,0 +1,110 @@
+"""The model at serving time: ONNX Runtime on CUDA when present, else on the CPU."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from service.errors import ModelUnavailable
+from service.model import encoding
+from service.model.manifest import MODEL_FILE, Manifest, read_manifest
+from service.schema import StoredEvent
+
+log = logging.getLogger(__name__)
+
+TENSORRT = "TensorrtExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+# Fastest first; ONNX Runtime falls back along the list for nodes a provider cannot run.
+PREFERENCE = (TENSORRT, CUDA, CPU)
+
+
+class Prediction(msgspec.Struct, frozen=True):
+    intent_probs: npt.NDArray[np.float32]
+    top_scores: npt.NDArray[np.float32]
+    top_items: npt.NDArray[np.int64]
+    # P(buy | incentive) - P(buy | no incentive) per row; None from artefacts made before it.
+    uplift: npt.NDArray[np.float32] | None = None
+
+
+def choose_providers(device: str, available: list[str]) -> list[str]:
+    if device == "cpu":
+        return [CPU]
+    chosen = [p for p in PREFERENCE if p in available or p == CPU]
+    if device == "cuda" and CUDA not in chosen:
+        raise ModelUnavailable(f"WITRYNA_DEVICE=cuda but ONNX Runtime offers only {available}")
+    return chosen
+
+
+class ModelRuntime:
+    """One loaded artefact: its manifest, its vocabulary and an inference session."""
+
+    def __init__(
+        self, artefact: Path, threads: int, device: str, io_binding: bool | None = None
+    ) -> None:
+        self.manifest: Manifest = read_manifest(artefact)
+        self.vocab = self.manifest.vocabulary()
+        self.max_len = self.manifest.feature_spec.max_len
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = choose_providers(device, ort.get_available_providers())
+        try:
+            self._session: Any = ort.InferenceSession(
+                str(artefact / MODEL_FILE), sess_options=options, providers=providers
+            )
+        except Exception as exc:  # ONNX Runtime raises its own untyped errors
+            raise ModelUnavailable(f"cannot load {artefact / MODEL_FILE}: {exc}") from exc
+        self.provider: str = self._session.get_providers()[0]
+        if self.provider != providers[0]:
+            log.warning("asked for %s, ONNX Runtime fell back to %s", providers[0], self.provider)
+        self._input = self.manifest.feature_spec.input_name
+        self._outputs = self.manifest.feature_spec.outputs
+        # On a GPU, binding inputs and outputs spares ONNX Runtime its per-run allocations.
+        self.io_binding = self.provider != CPU if io_binding is None else io_binding
+        log.info("model %s on %s", self.version, self.provider)
+
+    @property
+    def version(self) -> str:
+        return f"{self.manifest.name}/{self.manifest.version}"
+
+    def encode_one(self, history: list[StoredEvent]) -> encoding.Encoded:
+        """One sequence ``[n, features]`` of the most recent events, for the micro-batcher."""
+        return encoding.encode_events(history[-self.max_len :], self.vocab)
+
+    def encode(self, histories: list[list[StoredEvent]]) -> encoding.Encoded:
+        return encoding.pad_left(
+            [encoding.encode_events(h[-self.max_len :], self.vocab) for h in histories],
+            self.max_len,
+        )
+
+    def predict(self, batch: encoding.Encoded) -> Prediction:
+        if self.io_binding:
+            outputs = self._run_bound(batch)
+        else:
+            outputs = self._session.run(self._outputs, {self._input: batch})
+        intent, scores, items, *rest = outputs
+        return Prediction(intent, scores, items, rest[0] if rest else None)
+
+    def _run_bound(self, batch: encoding.Encoded) -> list[Any]:
+        binding = self._session.io_binding()
+        binding.bind_cpu_input(self._input, np.ascontiguousarray(batch))
+        for name in self._outputs:
+            binding.bind_output(name)
+        self._session.run_with_iobinding(binding)
+        outputs: list[Any] = binding.copy_outputs_to_cpu()
+        return outputs
+
+    def warm_up(self) -> None:
+        """Run once at start so that the first storefront request does not pay for lazy init."""
+        first = encoding.FIRST_ID
+        row = np.array([[first] + [1] * (len(encoding.FEATURES) - 1)], dtype=np.int64)
+        for length in (1, self.max_len):
+            self.predict(encoding.pad_left([row.repeat(length, axis=0)] * 2, self.max_len))

@@ -1,0 +1,135 @@
+"""A private ``redis-server`` child: the embedded default of `witryna serve`."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import redis
+
+log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def which(executable: str) -> str:
+    found = shutil.which(executable)
+    if found is None:
+        raise FileNotFoundError(f"{executable} not on PATH; `make redis` installs it")
+    return found
+
+
+def _die_with_parent() -> None:
+    # PR_SET_PDEATHSIG: the child gets SIGTERM if its parent dies, even by SIGKILL.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+class Started(ABC):
+    """Started on entering a ``with`` block, closed on leaving it."""
+
+    @abstractmethod
+    def start(self) -> str: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class RedisServer(Started):
+    """A loopback redis-server without persistence that can be stopped and restarted."""
+
+    def __init__(
+        self,
+        port: int | None = None,
+        executable: str = "redis-server",
+        options: Sequence[str] = (),
+    ) -> None:
+        self.executable = which(executable)
+        self.port = port or free_port()
+        self.options = list(options)
+        self._dir = Path(tempfile.mkdtemp(prefix="witryna-redis-"))
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "redis-server not started"
+        return self._process.pid
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 10.0) -> str:
+        command = [
+            self.executable,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(self._dir),
+            "--logfile", str(self._dir / "redis.log"),
+            *self.options,
+        ]  # fmt: skip
+        self._process = subprocess.Popen(command, preexec_fn=_die_with_parent)
+        self._wait_ready(timeout_s)
+        log.info("private redis-server on %s (pid %d)", self.url, self._process.pid)
+        return self.url
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        client = redis.Redis(port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + timeout_s
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.ConnectionError:
+                    if self._process is not None and self._process.poll() is not None:
+                        raise RuntimeError(f"redis-server exited; see {self._dir}") from None
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"redis-server not ready on {self.url}") from None
+                    time.sleep(0.02)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)

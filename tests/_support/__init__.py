@@ -1,0 +1,1 @@
+"""What the tests share: real processes to start and ways to watch them."""

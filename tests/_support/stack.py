@@ -1,0 +1,122 @@
+"""The service under test, as an operator starts it, and where it keeps its state."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, TypeAlias
+
+import pytest
+import redis
+import redis.cluster
+
+from service.storage.server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ROOT / "models"
+MODEL_NAME = "demo"
+
+
+def wait_ready(url: str, server: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    """Poll ``/readyz`` until it answers 200; fails if the server exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the service exited with {server.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=1.0) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready after {timeout_s:.0f} s")
+
+
+class ClusterClient(redis.cluster.RedisCluster):
+    """The sync cluster client, with the keyspace-wide reads tests make (KEYS, DBSIZE) asked of
+    every primary: redis-py asks only one node, which would let a test pass unseen."""
+
+    COMMAND_FLAGS: ClassVar[dict[str, str]] = {
+        **redis.cluster.RedisCluster.COMMAND_FLAGS,
+        "KEYS": redis.cluster.RedisCluster.PRIMARIES,
+        "DBSIZE": redis.cluster.RedisCluster.PRIMARIES,
+    }
+
+
+RedisClient: TypeAlias = redis.Redis | ClusterClient
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where the service under test keeps its state: one redis-server or a Redis Cluster."""
+
+    url: str
+    cluster: bool
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a `witryna` process needs beyond the URL to reach this backend."""
+        if not self.cluster:
+            return {}
+        # Three nodes share the loaded test machine with the service, and a burst of requests
+        # opens connections to each: their handshakes can take longer than the default 100 ms.
+        return {"WITRYNA_REDIS_CLUSTER": "1", "WITRYNA_REDIS_TIMEOUT_MS": "1000"}
+
+    def client(self) -> RedisClient:
+        if self.cluster:
+            return ClusterClient.from_url(self.url)
+        return redis.Redis.from_url(self.url)
+
+
+# For a test whose service runs on the session's redis-server, not on `backend`.
+on_one_redis = pytest.mark.parametrize("backend", ["redis"], indirect=True)
+
+
+class Service:
+    """A `witryna serve` process, exactly as an operator starts it."""
+
+    def __init__(self, redis_url: str, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "WITRYNA_REDIS_URL": redis_url,
+            "WITRYNA_MODELS_DIR": str(MODELS),
+            "WITRYNA_MODEL_NAME": MODEL_NAME,
+            **env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Service:
+        command = [sys.executable, "-m", "service", "serve", "--port", str(self.port)]
+        self.process = subprocess.Popen(command, env=self.env, cwd=ROOT)
+        wait_ready(self.url, self.process)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        # Granian kills a worker that has not stopped after 10 s: wait for that too.
+        self.process.wait(timeout=20)
+
+
+SERVICE_ENV = {
+    "WITRYNA_MAX_BODY_BYTES": "65536",
+    "WITRYNA_BENCH_ROUTES": "1",
+    "WITRYNA_CATALOG_SYNC_MS": "5",
+}
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    """Poll until ``condition`` holds; the caller's assertion says what was expected."""
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from tests._support.stack import ROOT, Service
+
+
+def test_bench_reports_latency_against_its_floor(service: Service, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "bench", "--url", service.url,
+         "--requests", "60", "--rates", "100", "--seconds", "2", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={"PATH": "/usr/bin:/bin", "WITRYNA_MODELS_DIR": str(ROOT / "models")},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "POST /v1/page-views" in result.stdout
+    (report,) = tmp_path.glob("bench-*.json")
+    figures = json.loads(report.read_text())
+    assert figures["requests"] == 60
+    assert 0 < figures["page_view"]["median_ms"] <= figures["page_view"]["p99_ms"]
+    assert figures["ratio_median"] == (
+        figures["page_view"]["median_ms"] / figures["floor_healthz"]["median_ms"]
+    )
+    runs = {(run["path"], run["rate"]): run for run in figures["load"]}
+    assert set(runs) == {
+        ("/v1/page-views", 100.0), ("/v1/floor", 100.0),
+        ("/v1/page-views", "saturation"), ("/v1/floor", "saturation"),
+    }  # fmt: skip
+    assert all(run["errors"] == 0 and run["throughput"] > 0 for run in runs.values())
+    assert figures["saturation_ratio"] == (
+        runs["/v1/page-views", "saturation"]["throughput"]
+        / runs["/v1/floor", "saturation"]["throughput"]
+    )
+    pv, floor = (runs[path, "saturation"]["slices"] for path in ("/v1/page-views", "/v1/floor"))
+    assert len(pv) == len(floor) == 6
+    assert figures["slice_ratios"] == [a / b for a, b in zip(pv, floor, strict=True)]
+    spread = sorted(figures["slice_ratios"])
+    assert f"each round of adjacent slices: {spread[0]:.2f} to {spread[-1]:.2f}" in result.stdout
+    # The service runs here with one worker: its CPU is measured; its Redis is not the bench's.
+    cpu = {path: runs[path, "saturation"]["cpu_us"] for path in ("/v1/page-views", "/v1/floor")}
+    for parts in cpu.values():
+        assert set(parts) == {"event loop", "Granian", "other threads", "total"}
+        assert parts["event loop"] > 0
+        assert parts["total"] == sum(v for k, v in parts.items() if k != "total")
+    extra = cpu["/v1/page-views"]["event loop"] - cpu["/v1/floor"]["event loop"]
+    assert f"| page view's own work | {extra:+.0f} |" in result.stdout
+    ratio = cpu["/v1/floor"]["total"] / cpu["/v1/page-views"]["total"]
+    assert f"CPU per request, floor / page view: **{ratio:.2f}**" in result.stdout
+    (plot,) = tmp_path.glob("bench-*.svg")
+    assert f"]({plot.name})" in report.with_suffix(".md").read_text()
+    drawn = ET.parse(plot).getroot()
+    assert len(drawn.findall("{http://www.w3.org/2000/svg}polyline")) == 4
+    assert len(drawn.findall("{http://www.w3.org/2000/svg}rect[@class='cpu']")) >= 4
+
+
+def test_bench_inference_compares_batching_on_the_configured_device(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "bench-inference", str(ROOT / "models"),
+         "--seconds", "0.5", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={"PATH": "/usr/bin:/bin", "WITRYNA_DEVICE": "cpu"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (report,) = tmp_path.glob("inference-*.json")
+    figures = json.loads(report.read_text())
+    assert figures["device"] == "cpu"
+    (row,) = figures["inference"]
+    assert row["provider"] == "CPUExecutionProvider"
+    assert row["ratio"] == row["batched_per_s"] / row["unbatched_per_s"] > 0
+    assert f"| {row['items']:,} | CPUExecutionProvider |" in result.stdout
