@@ -151,10 +151,12 @@ def routes(services: Services) -> list[HTTPRouteHandler]:
             return []
 
     @get("/metrics", tags=["operations"], media_type=exposition.CONTENT_TYPE)
-    async def metrics() -> str:
+    async def metrics() -> Response[bytes]:
         """Prometheus metrics of this server's workers, and experiment tallies."""
         pool = await services.metrics_pool.gather()
-        return exposition.render(pool, await experiment_results())
+        body = exposition.render(pool, await experiment_results())
+        # Set outright: from the media type alone Litestar would add a second charset.
+        return Response(body, headers={"content-type": exposition.CONTENT_TYPE})
 
     @get(DATA_PATH, tags=["operations"])
     async def dashboard_data() -> Stats:

@@ -1,122 +1,166 @@
-"""The Prometheus text exposition format (version 0.0.4), written by hand: it is small."""
+"""/metrics in the Prometheus text format, written by prometheus-client from the pooled sums.
+
+The sums are read from Redis asynchronously, before a scrape is rendered, while a
+collector's ``collect`` is synchronous: so each scrape gets its own registry holding one
+collector over what was read. A registry of its own, never the library's global one,
+also keeps import free of side effects and lets two apps live in one process.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import accumulate
+
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
 from service.decision.experiments import ExperimentResult
 from service.metrics.counters import BOUNDS, EXPOSED, STATUS_CLASSES
 from service.metrics.pool import Pooled
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# generate_latest writes the 0.0.4 format (legacy names, underscore escaping) and the
+# library's own handler labels it so; CONTENT_TYPE_LATEST now says 1.0.0, which would
+# change what scrapers are told without changing a byte of the body.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 POOLED = "summed over this server's workers, each as it published within the last second"
-
-Labels = dict[str, str]
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+ROUTE = ("method", "route")
+ARM = ("experiment", "arm")
+# repr, as the hand-written format had it: le values are part of each series' identity.
+_LE = tuple(repr(BOUNDS[i]) for i in EXPOSED)
 
 
-def _sample(name: str, labels: Labels, value: float) -> str:
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-    return f"{name}{{{inner}}} {value!r}" if inner else f"{name} {value!r}"
+def _gauge(
+    name: str, help_text: str, labels: Sequence[str], samples: Iterable[tuple[list[str], float]]
+) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, help_text, labels=labels)
+    for values, value in samples:
+        family.add_metric(values, value)
+    return family
 
 
-def _family(
-    name: str, kind: str, help_text: str, samples: Iterable[tuple[Labels, float]]
-) -> list[str]:
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-    lines += [_sample(name, labels, value) for labels, value in samples]
-    return lines
+def _counter(
+    name: str, help_text: str, labels: Sequence[str], samples: Iterable[tuple[list[str], float]]
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, help_text, labels=labels)
+    for values, value in samples:
+        family.add_metric(values, value)
+    return family
 
 
-def _histograms(pool: Pooled) -> list[str]:
-    name = "witryna_http_request_duration_seconds"
-    lines = [
-        f"# HELP {name} Time from the handler's start to the response's last byte; {POOLED}.",
-        f"# TYPE {name} histogram",
-    ]
-    for route in pool.routes:
-        labels = {"method": route.method, "route": route.route}
-        cumulative = list(accumulate(route.buckets))
-        for i in EXPOSED:
-            lines.append(
-                _sample(f"{name}_bucket", {**labels, "le": repr(BOUNDS[i])}, cumulative[i])
-            )
-        lines.append(_sample(f"{name}_bucket", {**labels, "le": "+Inf"}, cumulative[-1]))
-        lines.append(_sample(f"{name}_sum", labels, route.seconds))
-        lines.append(_sample(f"{name}_count", labels, cumulative[-1]))
-    return lines
+class PooledCollector(Collector):
+    """The families of one scrape, from the server's pooled sums and the experiment tallies."""
 
+    def __init__(self, pool: Pooled, experiments: Iterable[ExperimentResult]) -> None:
+        self.pool = pool
+        self.arms = [(e.id, arm) for e in experiments for arm in e.arms]
 
-def render(pool: Pooled, experiments: Iterable[ExperimentResult]) -> str:
-    requests = [
-        ({"method": r.method, "route": r.route, "status": status}, n)
-        for r in pool.routes
-        for status, n in zip(STATUS_CLASSES, r.statuses, strict=True)
-        if n
-    ]
-    variants = [
-        ({"slot": slot, "variant": variant}, n)
-        for slot, served in sorted(pool.variants.items())
-        for variant, n in sorted(served.items())
-    ]
-    results = [(e.id, arm) for e in experiments for arm in e.arms]
-    lines = [
-        *_family(
-            "witryna_http_requests_total", "counter",
-            f"HTTP requests by route template and status class; {POOLED}.", requests,
-        ),
-        *_histograms(pool),
-        *_family(
-            "witryna_decisions_total", "counter",
+    def collect(self) -> Iterator[Metric]:
+        pool = self.pool
+        # Counter names without "_total": the library adds it to the family and its samples.
+        yield _counter(
+            "witryna_http_requests",
+            f"HTTP requests by route template and status class; {POOLED}.",
+            (*ROUTE, "status"),
+            (
+                ([r.method, r.route, status], n)
+                for r in pool.routes
+                for status, n in zip(STATUS_CLASSES, r.statuses, strict=True)
+                if n
+            ),
+        )
+        yield self._durations()
+        yield _counter(
+            "witryna_decisions",
             f"Page-view decisions by intent (the model's most likely; unknown when it was not "
             f"asked); {POOLED}.",
-            (({"intent": k}, n) for k, n in sorted(pool.intents.items())),
-        ),
-        *_family(
-            "witryna_variants_served_total", "counter",
-            f"Variants served per slot (_other: slots the policy lacks); {POOLED}.", variants,
-        ),
-        *_family(
-            "witryna_degraded_decisions_total", "counter",
+            ("intent",),
+            (([intent], n) for intent, n in sorted(pool.intents.items())),
+        )
+        yield _counter(
+            "witryna_variants_served",
+            f"Variants served per slot (_other: slots the policy lacks); {POOLED}.",
+            ("slot", "variant"),
+            (
+                ([slot, variant], n)
+                for slot, served in sorted(pool.variants.items())
+                for variant, n in sorted(served.items())
+            ),
+        )
+        yield _counter(
+            "witryna_degraded_decisions",
             f"Page views answered with default content because Redis or the model failed; "
             f"{POOLED}.",
-            [({}, pool.degraded)],
-        ),
-        *_family(
-            "witryna_model_info", "gauge", "Workers serving each model version.",
-            (({"version": v}, n) for v, n in sorted(pool.model_versions.items())),
-        ),
-        *_family(
-            "witryna_policy_info", "gauge", "Workers following each policy version.",
-            (({"version": v}, n) for v, n in sorted(pool.policy_versions.items())),
-        ),
-        *_family(
-            "witryna_metrics_workers", "gauge",
+            (),
+            [([], pool.degraded)],
+        )
+        yield from self._gauges()
+
+    def _durations(self) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(
+            "witryna_http_request_duration_seconds",
+            f"Time from the handler's start to the response's last byte; {POOLED}.",
+            labels=ROUTE,
+        )
+        for route in self.pool.routes:
+            cumulative = list(accumulate(route.buckets))
+            buckets = [(le, float(cumulative[i])) for le, i in zip(_LE, EXPOSED, strict=True)]
+            # The finer bounds the dashboard reads are summed into the exposed ones above;
+            # everything past the last bound, and the count, is the +Inf bucket.
+            buckets.append(("+Inf", float(cumulative[-1])))
+            family.add_metric([route.method, route.route], buckets, route.seconds)
+        return family
+
+    def _gauges(self) -> Iterator[GaugeMetricFamily]:
+        pool = self.pool
+        yield _gauge(
+            "witryna_model_info",
+            "Workers serving each model version.",
+            ("version",),
+            (([v], n) for v, n in sorted(pool.model_versions.items())),
+        )
+        yield _gauge(
+            "witryna_policy_info",
+            "Workers following each policy version.",
+            ("version",),
+            (([v], n) for v, n in sorted(pool.policy_versions.items())),
+        )
+        yield _gauge(
+            "witryna_metrics_workers",
             "Workers whose counts these sums hold (published in the last 10 s).",
-            [({}, pool.workers)],
-        ),
-        *_family(
-            "witryna_metrics_pooled", "gauge",
+            (),
+            [([], pool.workers)],
+        )
+        yield _gauge(
+            "witryna_metrics_pooled",
             "1 when the sums were read from Redis; 0 when Redis did not answer and they are "
             "the answering worker's own.",
-            [({}, int(pool.pooled))],
-        ),
-        *_family(
-            "witryna_experiment_exposures", "gauge",
+            (),
+            [([], int(pool.pooled))],
+        )
+        yield _gauge(
+            "witryna_experiment_exposures",
             "Visitors exposed per experiment arm, read from Redis: shared by every server, "
             "so take max, not sum, across servers.",
-            (({"experiment": e, "arm": a.arm}, a.exposures) for e, a in results),
-        ),
-        *_family(
-            "witryna_experiment_conversions", "gauge",
+            ARM,
+            (([e, a.arm], a.exposures) for e, a in self.arms),
+        )
+        yield _gauge(
+            "witryna_experiment_conversions",
             "Exposed visitors who then bought, per experiment arm, read from Redis: shared by "
             "every server, so take max, not sum, across servers.",
-            (({"experiment": e, "arm": a.arm}, a.conversions) for e, a in results),
-        ),
-    ]  # fmt: skip
-    return "\n".join(lines) + "\n"
+            ARM,
+            (([e, a.arm], a.conversions) for e, a in self.arms),
+        )
+
+
+def render(pool: Pooled, experiments: Iterable[ExperimentResult]) -> bytes:
+    registry = CollectorRegistry()
+    registry.register(PooledCollector(pool, experiments))
+    return generate_latest(registry)

@@ -14,6 +14,7 @@ import httpx
 import msgspec
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from service.metrics.counters import (
     BOUNDS,
@@ -29,71 +30,9 @@ from service.metrics.pool import merge, pool_key
 from service.model.manifest import Manifest
 from service.storage.server import RedisServer
 from tests._support.stack import Service, on_one_redis, wait_for
+from tests.service.metrics.scrape import Exposition, scrape
 
 PAGE_VIEWS = "/v1/page-views"
-NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
-SAMPLE = re.compile(rf"^({NAME})(?:\{{(.*)\}})? (\S+)$")
-LABEL = re.compile(r'([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"(?:,|$)')
-UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
-
-Labels = frozenset[tuple[str, str]]
-
-
-class Exposition:
-    """A small parser of the text format, strict where Prometheus is."""
-
-    def __init__(self, text: str) -> None:
-        self.types: dict[str, str] = {}
-        self.helps: set[str] = set()
-        self.samples: list[tuple[str, dict[str, str], float]] = []
-        assert text.endswith("\n")
-        for line in text.splitlines():
-            if line.startswith("# HELP "):
-                self.helps.add(line.split()[2])
-            elif line.startswith("# TYPE "):
-                _, _, name, kind = line.split()
-                assert name not in self.types, f"{name} typed twice"
-                self.types[name] = kind
-            else:
-                self.samples.append(self._sample(line))
-
-    def _sample(self, line: str) -> tuple[str, dict[str, str], float]:
-        match = SAMPLE.match(line)
-        assert match, line
-        name, inner, value = match.groups()
-        labels: dict[str, str] = {}
-        if inner:
-            pairs = LABEL.findall(inner)
-            assert ",".join(f'{k}="{v}"' for k, v in pairs) == inner, line
-            for key, raw in pairs:
-                labels[key] = re.sub(r"\\[\\\"n]", lambda m: UNESCAPE[m.group()], raw)
-        family = re.sub(r"_(bucket|sum|count)$", "", name)
-        declared = name if name in self.types else family
-        assert declared in self.types, f"{name} has no TYPE"
-        assert declared in self.helps, f"{name} has no HELP"
-        return name, labels, float(value)
-
-    def values(self, name: str, **match: str) -> dict[Labels, float]:
-        return {
-            frozenset(labels.items()): value
-            for sample, labels, value in self.samples
-            if sample == name and all(labels.get(k) == v for k, v in match.items())
-        }
-
-    def value(self, name: str, **match: str) -> float:
-        (found,) = self.values(name, **match).values()
-        return found
-
-    def by(self, name: str, label: str) -> dict[str, float]:
-        return {dict(k)[label]: v for k, v in self.values(name).items()}
-
-
-def scrape(url: str) -> Exposition:
-    # A fresh connection each time, so that with several workers any of them may answer.
-    response = httpx.get(f"{url}/metrics", timeout=10.0)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    return Exposition(response.text)
 
 
 def page_views_counted(url: str) -> float:
@@ -108,6 +47,8 @@ class Traffic(msgspec.Struct):
     intents: Counter[str]
     variants: Counter[tuple[str, str]]
     model_version: str
+    # Scraped once the worker had published, before any page view.
+    before: Exposition | None = None
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +59,8 @@ def traffic(redis_server: RedisServer, manifest: Manifest) -> Iterator[Traffic]:
     pages = ["home", "product", "cart", "checkout", "help", "category"]
     seen = Traffic("", 0, 0, Counter(), Counter(), "")
     with Service(redis_server.url) as service, httpx.Client(base_url=service.url) as http:
+        wait_for(lambda: scrape(service.url).value("witryna_metrics_workers") == 1)
+        seen.before = scrape(service.url)
         assert http.put("/v1/visitors/v-off/consent", json={"consent": False}).status_code == 200
         bodies: list[dict[str, Any]] = [
             {"visitor_id": f"v-{rng.randrange(12)}", "page": {"type": rng.choice(pages)}}
@@ -139,6 +82,22 @@ def traffic(redis_server: RedisServer, manifest: Manifest) -> Iterator[Traffic]:
         seen.model_version = http.get("/readyz").json()["model_version"]
         wait_for(lambda: page_views_counted(service.url) == len(bodies) + 2)
         yield seen
+
+
+def test_counts_move_with_the_requests_the_service_takes(traffic: Traffic) -> None:
+    before, after = traffic.before, scrape(traffic.url)
+    assert before is not None
+    requests, durations = "witryna_http_requests_total", "witryna_http_request_duration_seconds"
+    assert not before.values(requests, route=PAGE_VIEWS)
+    assert not before.values(f"{durations}_count", route=PAGE_VIEWS)
+    assert not before.values("witryna_decisions_total")
+    assert after.value(f"{durations}_count", route=PAGE_VIEWS) == traffic.views + traffic.rejected
+    assert after.value(f"{durations}_sum", route=PAGE_VIEWS) > 0
+    assert sum(after.by("witryna_decisions_total", "intent").values()) == traffic.views
+    # The scrapes count themselves: the fixture's waits made several before ``before``.
+    scrapes = [sum(e.values(requests, route="/metrics").values()) for e in (before, after)]
+    assert scrapes[1] > scrapes[0]
+    assert after.value(requests, route="/v1/visitors/{visitor_id}/consent", status="2xx") == 1
 
 
 def test_metrics_count_every_page_view_by_status_intent_and_variant(traffic: Traffic) -> None:
@@ -299,9 +258,10 @@ def test_merged_snapshots_sum_and_labels_are_escaped() -> None:
     metrics.variants = {'he"ro\\\n': {"x": 1}}
     one = metrics.snapshot("1", "m/1", "p")
     two = metrics.snapshot("2", "m/2", "p")
-    text = render(merge([one, two], pooled=True), [])
-    parsed = Exposition(text)
+    parsed = Exposition(render(merge([one, two], pooled=True), []).decode())
     assert parsed.by("witryna_decisions_total", "intent") == {"buy": 4}
     assert parsed.by("witryna_variants_served_total", "slot") == {'he"ro\\\n': 2}
     assert parsed.by("witryna_model_info", "version") == {"m/1": 1, "m/2": 1}
     assert parsed.value("witryna_policy_info", version="p") == 2
+    # Rendered through a registry of its own: the library's global one never hears of it.
+    assert not [m for m in REGISTRY.collect() if m.name.startswith("witryna")]
