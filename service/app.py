@@ -8,7 +8,8 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
-from service.http import api, dashboard, problems, storefront
+from service.http import problems
+from service.http.routes import routes
 from service.services import Services
 from service.settings import Settings
 
@@ -22,11 +23,7 @@ def create_app(settings: Settings) -> Litestar:
     # text/plain bodies keep the SDK's calls "simple": no preflight unless a shop adds headers.
     cors = CORSConfig(allow_origins=origins, allow_headers=["content-type"], max_age=600)
     return Litestar(
-        route_handlers=[
-            *api.routes(services),
-            *dashboard.routes(services),
-            *storefront.routes(settings),
-        ],
+        route_handlers=routes(services),
         middleware=[services.metrics.timing],
         cors_config=cors if origins else None,
         on_startup=[services.start],

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from service.model.manifest import Manifest, current_artefact, read_manifest
+from service.storage.log_writer import LOG_INTERVAL_S
 from service.storage.server import RedisServer
 from tests._support.cluster import LocalCluster
 from tests._support.stack import MODEL_NAME, MODELS, SERVICE_ENV, Backend, RedisClient, Service
@@ -59,6 +60,9 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 @pytest.fixture
 def redis_client(backend: Backend) -> Iterator[RedisClient]:
     client = backend.client()
+    # The last test's page views may still have logs queued in the service, written up to
+    # LOG_INTERVAL_S later: let them land before the flush rather than in this test.
+    time.sleep(2 * LOG_INTERVAL_S)
     client.flushall()
     # The running service learns of the flush at its next catalogue sync (SERVICE_ENV): until
     # then it could still answer from the last test's catalogue.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 from collections.abc import Sequence
@@ -20,8 +19,6 @@ from service.storage.catalog import Catalog
 from service.storage.events import History
 from service.storage.streams import DecisionLog, SlotLog
 
-log = logging.getLogger(__name__)
-
 Decided = tuple[Decision, DecisionLog]
 BUY = encoding.INTENTS.index("buy")
 
@@ -34,18 +31,10 @@ class Decider:
         self.batcher = batcher
         self.carousel = Carousel(runtime, catalog)
 
-    async def decide(self, view: PageView, recorded: History, policy: Policy) -> Decided:
-        history = recorded.events
-        if not recorded.consent:
-            return await self.fallback(view, history, policy, "consent:off", degraded=False)
-        try:
-            prediction = (await self.batcher.predict(self.runtime.encode_one(history))).prediction
-        except Exception:  # a failing model degrades the answer, never the page
-            log.exception("model run failed; serving default content")
-            return await self.fallback(view, history, policy, "degraded:model_failed")
-        return await self._personalised(view, recorded, policy, prediction)
+    async def predict(self, history: list[StoredEvent]) -> Prediction:
+        return (await self.batcher.predict(self.runtime.encode_one(history))).prediction
 
-    async def _personalised(
+    async def personalised(
         self, view: PageView, recorded: History, policy: Policy, prediction: Prediction
     ) -> Decided:
         history = recorded.events

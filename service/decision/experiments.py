@@ -9,6 +9,7 @@ from msgspec import Struct
 
 from service.decision.policy import Experiment, Policy
 from service.storage.client import Client
+from service.storage.keys import converted_key, exposed_key
 
 HOLDOUT = "holdout"
 Z95 = 1.959963984540054
@@ -38,14 +39,6 @@ def assign(policy: Policy, visitor_id: str) -> dict[str, str]:
     if in_holdout(policy, visitor_id):
         return {e.id: HOLDOUT for e in policy.experiments}
     return {e.id: arm_of(e, visitor_id) for e in policy.experiments}
-
-
-def exposed_key(experiment_id: str, arm: str) -> str:
-    return f"w:{{exp:{experiment_id}}}:{arm}:exposed"
-
-
-def converted_key(experiment_id: str, arm: str) -> str:
-    return f"w:{{exp:{experiment_id}}}:{arm}:converted"
 
 
 class ArmResult(Struct, kw_only=True):

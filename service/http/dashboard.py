@@ -11,10 +11,10 @@ from litestar.handlers import HTTPRouteHandler
 from msgspec import Struct
 
 from service.decision.experiments import ExperimentResult, results
+from service.http.parts import Parts
 from service.metrics import exposition
 from service.metrics.counters import STATUS_CLASSES, WINDOWS, empty_buckets, quantile
 from service.metrics.pool import Pooled
-from service.services import Services
 from service.storage.client import UNREACHABLE
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def stats(pool: Pooled, experiments: list[ExperimentResult], now: float) -> Stat
     )
 
 
-def routes(services: Services) -> list[HTTPRouteHandler]:
+def routes(services: Parts) -> list[HTTPRouteHandler]:
     page = (files("service.http") / "static" / "dashboard.html").read_text(encoding="utf-8")
 
     async def experiment_results() -> list[ExperimentResult]:

@@ -11,6 +11,7 @@ from msgspec import Meta, Struct
 from service.schema import Category, ItemId, Price
 from service.storage.catalog_cache import CatalogCache
 from service.storage.client import Client
+from service.storage.keys import field_key
 
 _FIELDS = ("category", "price", "margin", "in_stock", "tags")
 _LOOKUP = ("category", "in_stock", "tags")
@@ -39,13 +40,6 @@ class CatalogItem(Struct, frozen=True, kw_only=True):
     category: str | None = None
     in_stock: bool = True
     tags: frozenset[str] = frozenset()
-
-
-def field_key(field: str) -> str:
-    """One hash per field, keyed by item id: a page view reads a carousel's worth of items
-    with one HMGET per field instead of one command per item. The hashes share one hash
-    tag, so on a Redis Cluster that read is one round trip to one node, not one per field."""
-    return f"w:{{catalog}}:{field}"
 
 
 def _encoded(update: ItemUpdate) -> dict[str, str]:

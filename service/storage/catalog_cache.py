@@ -25,22 +25,16 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from service.storage import scripts
 from service.storage.client import UNREACHABLE, Client
+from service.storage.keys import CHANGES_KEY, VERSION_KEY
 
 log = logging.getLogger(__name__)
 
-VERSION_KEY = "w:{catalog}:version"
-CHANGES_KEY = "w:{catalog}:changes"
 # Enough entries for a worker that missed a few seconds of bulk loading to catch up.
 CHANGES_MAXLEN = 10_000
 READ_CHUNK = 1000
 
-# KEYS: version, changes. ARGV: maxlen, msgpack list of the changed ids.
-NOTIFY = """
-local v = redis.call('INCR', KEYS[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'v', v, 'ids', ARGV[2])
-return v
-"""
 
 T = TypeVar("T")
 _encode_ids = msgspec.msgpack.Encoder().encode
@@ -63,7 +57,7 @@ class CatalogCache(Generic[T]):
         self.generation = 0
         self._version: int | None = None
         self._last_id = "0-0"
-        self._notify = client.register_script(NOTIFY)
+        self._notify = client.register_script(scripts.NOTIFY)
 
     @property
     def ready(self) -> bool:

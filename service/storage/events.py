@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 import msgspec
@@ -19,6 +19,7 @@ from service.schema import StoredEvent
 from service.storage import scripts
 from service.storage.client import UNREACHABLE, Client
 from service.storage.keys import alias_key, consent_key, events_key, profile_key
+from service.storage.log_writer import LogWriter
 from service.storage.pipe import PipedConnection
 from service.storage.streams import erasures
 
@@ -72,7 +73,7 @@ class EventStore:
         history_len: int,
         ttl_s: int,
         buffer_limit: int,
-        on_flushed: Callable[[list[StoredEvent]], None] | None = None,
+        logs: LogWriter | None = None,
         pipe: PipedConnection | None = None,
     ) -> None:
         self.client = client
@@ -81,7 +82,7 @@ class EventStore:
         self.buffer_limit = buffer_limit
         self.pending: deque[StoredEvent] = deque()
         # Told which buffered events a flush kept: they are logged late rather than never.
-        self.on_flushed = on_flushed
+        self.logs = logs
         self._flushing = asyncio.Lock()
         self._record = client.register_script(scripts.RECORD)
         # The page view's own connection on a single Redis; None leaves it to ``client``.
@@ -241,8 +242,8 @@ class EventStore:
                 return False
             for _ in batch:
                 self.pending.popleft()
-            if self.on_flushed is not None:
-                self.on_flushed(kept)
+            if self.logs is not None:
+                self.logs.record(kept, None)
             log.info("flushed %d buffered events to redis", len(batch))
             return not self.pending
 

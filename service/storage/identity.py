@@ -14,6 +14,8 @@ from service.storage import scripts
 from service.storage.client import Client
 from service.storage.events import EventStore, decode_event, text
 from service.storage.keys import (
+    DECISIONS_STREAM,
+    EVENTS_STREAM,
     alias_key,
     aliases_key,
     consent_key,
@@ -22,7 +24,7 @@ from service.storage.keys import (
     person_keys,
     profile_key,
 )
-from service.storage.streams import DECISIONS_STREAM, EVENTS_STREAM, entries
+from service.storage.streams import entries
 
 DAY_S = 86_400.0
 # How long an erasure's mark outlives it: longer than any log write can wait for Redis.

@@ -1,5 +1,6 @@
-"""Redis keys. Every key of one person carries the person's hash tag, so that a Redis
-Cluster keeps them in one slot and one script can touch them all."""
+"""Every Redis key name. Every key of one person carries the person's hash tag, so that a Redis
+Cluster keeps them in one slot and one script can touch them all; the shared keys (catalogue,
+experiments, streams, metrics) carry a tag of their own."""
 
 from __future__ import annotations
 
@@ -37,3 +38,27 @@ def erased_key(visitor: str) -> str:
     still on their way are deleted behind it. Named by a digest, so it does not keep the id; one
     hash tag for all, so that one MGET reads a batch's on a cluster too."""
     return f"w:{{erased}}:{hashlib.sha256(visitor.encode()).hexdigest()[:32]}"
+
+
+# The logged streams training reads (`witryna export-events`).
+EVENTS_STREAM = "w:stream:events"
+DECISIONS_STREAM = "w:stream:decisions"
+
+# The catalogue's change feed: a version counter and the ids each change touched.
+VERSION_KEY = "w:{catalog}:version"
+CHANGES_KEY = "w:{catalog}:changes"
+
+
+def field_key(field: str) -> str:
+    """One hash per field, keyed by item id: a page view reads a carousel's worth of items
+    with one HMGET per field instead of one command per item. The hashes share one hash
+    tag, so on a Redis Cluster that read is one round trip to one node, not one per field."""
+    return f"w:{{catalog}}:{field}"
+
+
+def exposed_key(experiment_id: str, arm: str) -> str:
+    return f"w:{{exp:{experiment_id}}}:{arm}:exposed"
+
+
+def converted_key(experiment_id: str, arm: str) -> str:
+    return f"w:{{exp:{experiment_id}}}:{arm}:converted"

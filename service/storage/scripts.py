@@ -1,5 +1,5 @@
-"""Lua run inside Redis: each call touches the keys of one person only, so it is atomic and
-runs unchanged on a Redis Cluster."""
+"""Every Lua script run inside Redis. Each call touches the keys of one hash tag only, so it is
+atomic and runs unchanged on a Redis Cluster."""
 
 from __future__ import annotations
 
@@ -50,4 +50,30 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
 local events = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
 redis.call('DEL', KEYS[2], KEYS[3])
 return {'moved', unpack(events)}
+"""
+
+
+# KEYS: the keys written. ARGV: maxlen, then triples (what, key index, value): "e" or "d"
+# appends the value to a stream under that field name, "s" adds it to a set.
+# Returns each write's stream entry id, or 0 for a set.
+WRITE_LOGS = """
+local maxlen, written = ARGV[1], {}
+for i = 2, #ARGV, 3 do
+  local what, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
+  if what == 's' then
+    redis.call('SADD', key, ARGV[i + 2])
+    written[#written + 1] = 0
+  else
+    written[#written + 1] = redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', what, ARGV[i + 2])
+  end
+end
+return written
+"""
+
+
+# KEYS: version, changes. ARGV: maxlen, msgpack list of the changed ids.
+NOTIFY = """
+local v = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'v', v, 'ids', ARGV[2])
+return v
 """

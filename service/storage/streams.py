@@ -11,11 +11,10 @@ from msgspec import Struct
 from redis.asyncio.cluster import RedisCluster
 
 from service.schema import StoredEvent
+from service.storage import scripts
 from service.storage.client import Client
-from service.storage.keys import erased_key
+from service.storage.keys import DECISIONS_STREAM, EVENTS_STREAM, erased_key
 
-EVENTS_STREAM = "w:stream:events"
-DECISIONS_STREAM = "w:stream:decisions"
 # Streams are trimmed approximately: exact trimming costs a full scan per write.
 STREAM_MAXLEN = 5_000_000
 
@@ -46,24 +45,6 @@ _encode = msgspec.msgpack.Encoder().encode
 _decode_event = msgspec.msgpack.Decoder(StoredEvent).decode
 _decode_decision = msgspec.msgpack.Decoder(DecisionLog).decode
 _json = msgspec.json.Encoder()
-
-
-# KEYS: the keys written. ARGV: maxlen, then triples (what, key index, value): "e" or "d"
-# appends the value to a stream under that field name, "s" adds it to a set.
-# Returns each write's stream entry id, or 0 for a set.
-WRITE_LOGS = """
-local maxlen, written = ARGV[1], {}
-for i = 2, #ARGV, 3 do
-  local what, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
-  if what == 's' then
-    redis.call('SADD', key, ARGV[i + 2])
-    written[#written + 1] = 0
-  else
-    written[#written + 1] = redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', what, ARGV[i + 2])
-  end
-end
-return written
-"""
 
 
 async def erasures(client: Client, ids: Iterable[str]) -> dict[str, float]:
@@ -120,7 +101,7 @@ class Logs:
         args: list[bytes | str | int] = [STREAM_MAXLEN]
         for w in self.writes:
             args += [w.what, keys.setdefault(w.key, len(keys) + 1), w.value]
-        ids: list[Any] = await client.eval(WRITE_LOGS, len(keys), *keys, *args)
+        ids: list[Any] = await client.eval(scripts.WRITE_LOGS, len(keys), *keys, *args)
         return ids
 
     async def forget_erased(self, client: Client, written: list[Any]) -> int:

@@ -16,9 +16,8 @@ from service.schema import StoredEvent
 from service.storage.client import connect
 from service.storage.events import EventStore
 from service.storage.identity import Identities
-from service.storage.keys import events_key, profile_key
+from service.storage.keys import EVENTS_STREAM, events_key, profile_key
 from service.storage.server import RedisServer
-from service.storage.streams import EVENTS_STREAM
 from tests._support.cluster import LocalCluster
 from tests._support.stack import Backend, Service, wait_for
 
@@ -138,7 +137,8 @@ def test_logs_that_could_not_be_written_are_written_on_the_next_try(artefact: Pa
     stale connection, and that must not lose the decisions."""
     from service.services import Services
     from service.settings import Settings
-    from service.storage.streams import DECISIONS_STREAM, DecisionLog
+    from service.storage.keys import DECISIONS_STREAM
+    from service.storage.streams import DecisionLog
 
     async def scenario(redis: RedisServer) -> int:
         settings = Settings.from_env({
@@ -156,10 +156,10 @@ def test_logs_that_could_not_be_written_are_written_on_the_next_try(artefact: Pa
             degraded=False,
         )  # fmt: skip
         redis.stop()
-        services.record([event], decision)
-        await services.write_logs()  # refused: kept for the next try
+        services.logs.record([event], decision)
+        await services.logs.write()  # refused: kept for the next try
         redis.start()
-        await services.write_logs()
+        await services.logs.write()
         written = await services.store.client.xlen(DECISIONS_STREAM)
         await services.stop()
         return int(written)

@@ -29,7 +29,7 @@ def test_building_the_app_and_the_cli_loads_no_torch() -> None:
 
 def test_importing_the_app_reads_no_environment() -> None:
     # A bad variable would fail at once if anything read the environment at import time.
-    probe = "import service.app, service.cli.main, service.http.api; print('imported')"
+    probe = "import service.app, service.cli.main, service.http.routes; print('imported')"
     result = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=ROOT,

@@ -11,8 +11,8 @@ from service.decision.policy import load
 from service.model.encoding import INTENTS
 from service.model.manifest import Manifest
 from service.schema import Decision, StoredEvent
-from service.storage.keys import events_key, profile_key
-from service.storage.streams import DECISIONS_STREAM, EVENTS_STREAM, DecisionLog
+from service.storage.keys import DECISIONS_STREAM, EVENTS_STREAM, events_key, profile_key
+from service.storage.streams import DecisionLog
 from tests._support.stack import RedisClient, wait_for
 
 decode_decision = msgspec.json.Decoder(Decision).decode

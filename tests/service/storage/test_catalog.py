@@ -16,8 +16,9 @@ from service.decision.policy import Boost, Recommendations, load
 from service.model.manifest import Manifest
 from service.model.runtime import ModelRuntime
 from service.schema import StoredEvent
-from service.storage.catalog import Catalog, ItemUpdate, field_key
+from service.storage.catalog import Catalog, ItemUpdate
 from service.storage.client import connect
+from service.storage.keys import field_key
 from service.storage.server import RedisServer
 from tests._support.stack import RedisClient
 

@@ -12,8 +12,9 @@ import pytest
 import redis
 
 from service.storage.catalog import Catalog, CatalogItem, ItemUpdate
-from service.storage.catalog_cache import CHANGES_KEY, CatalogCache
+from service.storage.catalog_cache import CatalogCache
 from service.storage.client import connect
+from service.storage.keys import CHANGES_KEY
 from service.storage.server import RedisServer
 from tests._support.monitor import monitored
 from tests._support.stack import SERVICE_ENV, Service, wait_for

@@ -14,8 +14,8 @@ from service.schema import StoredEvent
 from service.storage.client import connect
 from service.storage.events import EventStore
 from service.storage.identity import Identities
-from service.storage.keys import events_key
-from service.storage.streams import DECISIONS_STREAM, EVENTS_STREAM, DecisionLog, Logs
+from service.storage.keys import DECISIONS_STREAM, EVENTS_STREAM, events_key
+from service.storage.streams import DecisionLog, Logs
 from tests._support.stack import Backend, RedisClient, wait_for
 
 T0 = 1_763_900_000.0

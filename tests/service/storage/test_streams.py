@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from service.storage.catalog import field_key
+from service.storage.keys import field_key
 from tests._support.stack import ROOT, Backend, RedisClient, wait_for
 from training.events_jsonl import read_events_jsonl
 

@@ -1,0 +1,36 @@
+"""Liveness and readiness for the orchestrator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Response, get
+from litestar.handlers import HTTPRouteHandler
+
+from service.http.parts import Parts
+
+
+def routes(parts: Parts) -> list[HTTPRouteHandler]:
+    @get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @get("/readyz", tags=["operations"])
+    async def readyz() -> Response[dict[str, Any]]:
+        """Ready when Redis answers and a model is loaded; 503 otherwise."""
+        redis_ok = await parts.store.ping()
+        runtime = parts.runtime
+        body = {
+            "status": "ready" if redis_ok else "unavailable",
+            "redis": redis_ok,
+            "model_version": runtime.version,
+            "provider": runtime.provider,
+            "policy_version": parts.policy.version,
+            "buffered_events": len(parts.store.pending),
+            "model_reload_error": parts.current.model_error,
+            "policy_reload_error": parts.current.policy_error,
+        }
+        return Response(body, status_code=200 if redis_ok else 503)
+
+    return [healthz, readyz]

@@ -1,0 +1,56 @@
+"""What the storefront sends: page views, answered with a decision, and batches of events."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Request, post
+from litestar.handlers import HTTPRouteHandler
+
+from service.http import bodies
+from service.http.openapi import json_body
+from service.http.parts import Parts
+from service.metrics.counters import CHART_LATENCY
+from service.schema import Accepted, Decision, EventBatch, PageView, stored
+
+
+def routes(parts: Parts) -> list[HTTPRouteHandler]:
+    @post(
+        "/v1/page-views",
+        status_code=200,
+        tags=["storefront"],
+        operation_class=json_body(PageView),
+        opt={CHART_LATENCY: True},
+    )
+    async def page_view(request: Request[Any, Any, Any]) -> Decision:
+        """Record a page view and answer with what this visitor's page should show."""
+        view = bodies.page_view(await request.body())
+        decision = await parts.pages.decide(view)
+        parts.metrics.decided(decision, parts.policy.slots)
+        return decision
+
+    @post("/v1/events", status_code=202, tags=["storefront"], operation_class=json_body(EventBatch))
+    async def events(request: Request[Any, Any, Any]) -> Accepted:
+        """Record a batch of events from any channel, in the one event schema."""
+        data = bodies.event_batch(await request.body())
+        now = time.time()
+        batch = [stored(event, now) for event in data.events]
+        written = await parts.store.append_many(batch)
+        parts.logs.record(written.kept, None)
+        return Accepted(accepted=len(batch), buffered=written.buffered)
+
+    @post("/v1/floor", status_code=200, include_in_schema=False)
+    async def floor(request: Request[Any, Any, Any]) -> dict[str, int]:
+        """The least a page view can cost: one Redis round trip and one model run.
+
+        The benchmark's reference, served only with WITRYNA_BENCH_ROUTES=1.
+        """
+        data = bodies.page_view(await request.body())
+        event = data.to_event(time.time())
+        history = await parts.store.recent(data.visitor_id) or [event]
+        decider = parts.current.decider
+        row = await decider.batcher.predict(decider.runtime.encode_one(history))
+        return {"events": len(history), "batch": row.batch_size}
+
+    return [page_view, events, *([floor] if parts.settings.bench_routes else [])]

@@ -1,0 +1,49 @@
+"""Visitors as people: identity links, consent, the profile (which is also the export), erasure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, delete, get, post, put
+from litestar.handlers import HTTPRouteHandler
+
+from service.http import bodies
+from service.http.openapi import json_body
+from service.http.parts import Parts
+from service.storage.identity import Consent, Erased, Identify, Linked, Profile
+
+identify_decoder = msgspec.json.Decoder(Identify)
+consent_decoder = msgspec.json.Decoder(Consent)
+
+
+def routes(parts: Parts) -> list[HTTPRouteHandler]:
+    @post("/v1/identify", status_code=200, tags=["visitors"], operation_class=json_body(Identify))
+    async def identify(request: Request[Any, Any, Any]) -> Linked:
+        """Link an anonymous id to a customer id: from then on they are one person."""
+        return await parts.identities.identify(
+            bodies.decode(identify_decoder, await request.body())
+        )
+
+    @put(
+        "/v1/visitors/{visitor_id:str}/consent",
+        tags=["visitors"],
+        operation_class=json_body(Consent),
+    )
+    async def consent(visitor_id: str, request: Request[Any, Any, Any]) -> Consent:
+        """Without consent nothing of the visitor is stored and pages show default content."""
+        choice = bodies.decode(consent_decoder, await request.body())
+        await parts.identities.set_consent(bodies.visitor_id(visitor_id), choice.consent)
+        return choice
+
+    @get("/v1/visitors/{visitor_id:str}/profile", tags=["visitors"])
+    async def profile(visitor_id: str) -> Profile:
+        """Everything kept about the person behind this id: the profile is also the export."""
+        return await parts.identities.profile(bodies.visitor_id(visitor_id))
+
+    @delete("/v1/visitors/{visitor_id:str}", status_code=200, tags=["visitors"])
+    async def erase(visitor_id: str) -> Erased:
+        """Erase every key and stream entry of the person and of every id linked to it."""
+        return await parts.identities.erase(bodies.visitor_id(visitor_id))
+
+    return [identify, consent, profile, erase]
