@@ -88,17 +88,21 @@ BENCH_MODELS := build/bench-models
 $(BENCH_MODELS):
 	$(BIN)/witryna bench-models --items 20000 1000000 --out $@
 
-bench: venv redis model $(BENCH_MODELS) ## sequential, fixed-rate, saturation and batching figures (bench/results/)
-	$(BIN)/witryna bench --rates 250 500 1000 --seconds 10 --inference-models $(BENCH_MODELS) --profile
+# Results go to build/; the committed ones are refreshed on purpose: `make bench BENCH_OUT=bench/results`.
+BENCH_OUT ?= build/bench
+
+bench: venv redis model $(BENCH_MODELS) ## sequential, fixed-rate, saturation and batching figures (BENCH_OUT)
+	$(BIN)/witryna bench --rates 250 500 1000 --seconds 10 --inference-models $(BENCH_MODELS) --profile \
+		--out $(BENCH_OUT)
 
 bench-inference: venv $(BENCH_MODELS) ## micro-batched vs unbatched inference alone, on WITRYNA_DEVICE (GPU: see README)
-	$(BIN)/witryna bench-inference $(BENCH_MODELS)
+	$(BIN)/witryna bench-inference $(BENCH_MODELS) --out $(BENCH_OUT)
 
 # Overridable: `make loadtest LOAD_TIME=5m LOAD_USERS=100 LOAD_OUT=bench/results/locust-5min`.
 LOAD_USERS ?= 50
 LOAD_RATE ?= 10
 LOAD_TIME ?= 60s
-LOAD_OUT ?= bench/results/locust
+LOAD_OUT ?= build/locust
 
 loadtest: venv redis model ## Locust shopper journeys on a local stack (LOAD_USERS, LOAD_TIME)
 	$(BIN)/python loadtests/run.py --users $(LOAD_USERS) --spawn-rate $(LOAD_RATE) \

@@ -1,4 +1,4 @@
-"""CPU per request, from ``/proc``: which threads of the worker, and Redis, pay for it.
+"""CPU per request, from psutil: which threads of the worker, and Redis, pay for it.
 
 Throughput says how much a request costs in all; this says where. A page view and the
 floor share the HTTP layer, the model and Redis's core, so the difference between their
@@ -7,43 +7,52 @@ costs, thread by thread, is the page view's own work.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+import psutil
 
 # Granian's I/O runs on Rust threads of this name; the event loop is the process's own.
 GRANIAN_THREADS = "tokio"
 PARTS = ("event loop", "Granian", "other threads", "Redis")
 
 
-def _seconds(stat: str) -> float:
-    fields = stat.rsplit(")", 1)[1].split()
-    # utime and stime, the 14th and 15th fields of stat(5), counted from after the name.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def thread_name(pid: int, tid: int) -> str:
+    """The kernel's name of a thread, or "" once it has ended.
+
+    psutil gives threads' times but not their names, so this one file of ``/proc`` is
+    still read by hand.
+    """
+    try:
+        return Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 class CpuMeter:
     """CPU seconds used so far by the server worker's threads and by Redis, if known."""
 
     def __init__(self, worker: int, redis: int | None) -> None:
-        self.worker = worker
-        self.redis = redis
+        self.worker = psutil.Process(worker)
+        self.redis = psutil.Process(redis) if redis is not None else None
 
     def read(self) -> dict[str, float]:
         loop = granian = 0.0
-        for task in Path(f"/proc/{self.worker}/task").iterdir():
-            try:
-                stat = (task / "stat").read_text()
-            except OSError:  # a thread that ended meanwhile
-                continue
-            if task.name == str(self.worker):
-                loop = _seconds(stat)
-            elif stat.split("(", 1)[1].startswith(GRANIAN_THREADS):
-                granian += _seconds(stat)
+        for thread in self.worker.threads():
+            seconds = thread.user_time + thread.system_time
+            if thread.id == self.worker.pid:
+                loop = seconds
+            elif thread_name(self.worker.pid, thread.id).startswith(GRANIAN_THREADS):
+                granian += seconds
         # The process's own count keeps the time of threads that have ended.
-        whole = _seconds(Path(f"/proc/{self.worker}/stat").read_text())
-        used = {"event loop": loop, "Granian": granian, "other threads": whole - loop - granian}
+        whole = self.worker.cpu_times()
+        used = {
+            "event loop": loop,
+            "Granian": granian,
+            "other threads": whole.user + whole.system - loop - granian,
+        }
         if self.redis is not None:
-            used["Redis"] = _seconds(Path(f"/proc/{self.redis}/stat").read_text())
+            spent_by_redis = self.redis.cpu_times()
+            used["Redis"] = spent_by_redis.user + spent_by_redis.system
         return used
 
 

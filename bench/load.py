@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from bench import cpu as bench_cpu
+from service.cli.progress import progress
 
 PAGE_VIEWS = "/v1/page-views"
 FLOOR = "/v1/floor"
@@ -44,7 +43,8 @@ def _generate(url: str, path: str, bodies: Path, rate: float, seconds: float) ->
     return raw
 
 
-def _summary(path: str, rate: float, raws: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(path: str, rate: float, raws: list[dict[str, Any]]) -> dict[str, Any]:
+    """One endpoint's run from the load generator's slices of it; ``rate`` 0 is saturation."""
     latencies = [ms for raw in raws for ms in raw["latencies_ms"]]
     slices = [len(raw["latencies_ms"]) / raw["seconds"] for raw in raws]
     spends = [raw["cpu_s"] for raw in raws if "cpu_s" in raw]
@@ -63,7 +63,7 @@ def _summary(path: str, rate: float, raws: list[dict[str, Any]]) -> dict[str, An
 
 
 def drive(url: str, path: str, bodies: Path, rate: float, seconds: float) -> dict[str, Any]:
-    return _summary(path, rate, [_generate(url, path, bodies, rate, seconds)])
+    return summarise(path, rate, [_generate(url, path, bodies, rate, seconds)])
 
 
 def saturate(
@@ -77,14 +77,14 @@ def saturate(
     """
     raws: dict[str, list[dict[str, Any]]] = {PAGE_VIEWS: [], FLOOR: []}
     order = [(PAGE_VIEWS, FLOOR) if i % 2 == 0 else (FLOOR, PAGE_VIEWS) for i in range(rounds)]
-    for pair in tqdm(order, desc="saturation rounds", unit="round"):
+    for pair in progress(order, desc="saturation rounds", total=rounds, unit="round"):
         for path in pair:
             before = meter.read() if meter else None
             raw = _generate(url, path, bodies, 0.0, seconds / rounds)
             if meter and before:
                 raw["cpu_s"] = bench_cpu.spent(before, meter.read())
             raws[path].append(raw)
-    return [_summary(path, 0.0, runs) for path, runs in raws.items()]
+    return [summarise(path, 0.0, runs) for path, runs in raws.items()]
 
 
 def load_runs(
@@ -97,7 +97,7 @@ def load_runs(
 ) -> list[dict[str, Any]]:
     plan = [(path, rate) for rate in rates for path in (PAGE_VIEWS, FLOOR)]
     runs = []
-    for path, rate in tqdm(plan, desc="load runs", unit="run"):
+    for path, rate in progress(plan, desc="load runs", total=len(plan), unit="run"):
         runs.append(drive(url, path, bodies, rate, seconds))
     return [*runs, *saturate(url, bodies, seconds * 2, rounds, meter)]
 

@@ -1,106 +1,109 @@
 """The benchmark as a picture: latency against offered load, and CPU per request by part.
 
-Plain SVG written here, so the service needs no plotting library to draw its own figures.
+Drawn with matplotlib, imported only when a plot is drawn, so that the command line (and
+``import bench.cli``) stays quick to start.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
-from xml.sax.saxutils import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bench.cpu import PARTS
 from bench.load import FLOOR, PAGE_VIEWS, saturation_cpu
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 COLOURS = {PAGE_VIEWS: "#d9480f", FLOOR: "#1c7ed6"}
 PART_COLOURS = dict(zip(PARTS, ("#364fc7", "#2b8a3e", "#adb5bd", "#c92a2a"), strict=True))
 GOAL_P99_MS = 10.0
-# Latency panel: plot area inside a 520 x 320 panel.
-LEFT, TOP, WIDTH, HEIGHT = 60, 40, 420, 230
-# CPU panel, to the right of it.
-CPU_LEFT, CPU_WIDTH = 600, 200
+LATENCY_TITLE = "latency by offered load (ms, log scale)"
+CPU_TITLE = "CPU per request at saturation (µs)"
+# Each artist gets an id, which the SVG keeps (``<g id=...>``): what a reader, or a test,
+# looks the series up by.
+LINE_ID = "latency {stat} {path}"
+BAR_ID = "cpu {part} {path}"
 
 
-def _text(x: float, y: float, words: str, anchor: str = "middle", size: int = 11) -> str:
-    return (
-        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}">'
-        f"{escape(words)}</text>"
-    )
+def _columns(runs: list[dict[str, Any]]) -> list[Any]:
+    return [*sorted({r["rate"] for r in runs if r["rate"] != "saturation"}), "saturation"]
 
 
-def _latency_panel(runs: list[dict[str, Any]]) -> list[str]:
-    columns = [*sorted({r["rate"] for r in runs if r["rate"] != "saturation"}), "saturation"]
-    highest = max(max(r["p99_ms"] for r in runs), GOAL_P99_MS * 10)
-    top = 10 ** math.ceil(math.log10(highest))
-
-    def x(column: Any) -> float:
-        return LEFT + WIDTH * (columns.index(column) + 0.5) / len(columns)
-
-    def y(ms: float) -> float:
-        return TOP + HEIGHT * (1 - math.log10(max(ms, 0.1) / 0.1) / math.log10(top / 0.1))
-
-    out = [_text(LEFT + WIDTH / 2, 20, "latency by offered load (ms, log scale)", size=13)]
-    decade = 0.1
-    while decade <= top:
-        out.append(f'<line x1="{LEFT}" x2="{LEFT + WIDTH}" y1="{y(decade):.1f}" '
-                   f'y2="{y(decade):.1f}" stroke="#e9ecef"/>')  # fmt: skip
-        out.append(_text(LEFT - 6, y(decade) + 4, f"{decade:g}", anchor="end"))
-        decade *= 10
-    out.append(f'<line class="goal" x1="{LEFT}" x2="{LEFT + WIDTH}" y1="{y(GOAL_P99_MS):.1f}" '
-               f'y2="{y(GOAL_P99_MS):.1f}" stroke="#495057" stroke-dasharray="2 3"/>')  # fmt: skip
-    out.append(_text(LEFT + WIDTH - 4, y(GOAL_P99_MS) - 4, "goal: p99 10 ms", anchor="end"))
-    for column in columns:
-        label = "saturation" if column == "saturation" else f"{column:g}/s"
-        out.append(_text(x(column), TOP + HEIGHT + 18, label))
+def _latency_panel(axes: Axes, runs: list[dict[str, Any]]) -> None:
+    columns = _columns(runs)
     for path, colour in COLOURS.items():
         mine = {r["rate"]: r for r in runs if r["path"] == path}
-        for stat, dash in (("p50_ms", "4 3"), ("p99_ms", "")):
-            points = " ".join(f"{x(c):.1f},{y(mine[c][stat]):.1f}" for c in columns if c in mine)
-            out.append(f'<polyline class="{stat}" data-path="{path}" points="{points}" '
-                       f'fill="none" stroke="{colour}" stroke-width="2" '
-                       f'stroke-dasharray="{dash}"/>')  # fmt: skip
-    for i, (path, colour) in enumerate(COLOURS.items()):
-        legend = TOP + HEIGHT + 40 + i * 16
-        out.append(f'<rect x="{LEFT}" y="{legend - 6}" width="14" height="3" fill="{colour}"/>')
-        out.append(_text(LEFT + 20, legend, f"{path}: p99 solid, p50 dashed", anchor="start"))
-    return out
+        drawn = [c for c in columns if c in mine]
+        for stat, style in (("p99_ms", "-"), ("p50_ms", "--")):
+            (line,) = axes.plot(
+                [columns.index(c) for c in drawn], [mine[c][stat] for c in drawn],
+                linestyle=style, color=colour, linewidth=2, marker="o", markersize=3,
+                label=f"{path} {stat[:3]}",
+            )  # fmt: skip
+            line.set_gid(LINE_ID.format(stat=stat, path=path))
+    goal = axes.axhline(GOAL_P99_MS, color="#495057", linestyle=":", linewidth=1)
+    goal.set_gid("goal")
+    axes.annotate(
+        f"goal: p99 {GOAL_P99_MS:g} ms", (1, GOAL_P99_MS), xycoords=("axes fraction", "data"),
+        xytext=(-4, 4), textcoords="offset points", ha="right", fontsize=9,
+    )  # fmt: skip
+    axes.set_yscale("log")
+    axes.set_xticks(range(len(columns)))
+    axes.set_xticklabels(["saturation" if c == "saturation" else f"{c:g}/s" for c in columns])
+    axes.set_xlabel("offered load")
+    axes.set_ylabel("ms")
+    axes.set_title(LATENCY_TITLE)
+    axes.grid(axis="y", which="major", color="#e9ecef")
+    axes.legend(fontsize=8, title="p99 solid, p50 dashed", title_fontsize=8)
 
 
-def _cpu_panel(cpu: dict[str, dict[str, float]]) -> list[str]:
-    tallest = max(parts["total"] for parts in cpu.values())
-    scale = HEIGHT / tallest
-    out = [_text(CPU_LEFT + CPU_WIDTH / 2, 20, "CPU per request at saturation (µs)", size=13)]
-    for i, path in enumerate((PAGE_VIEWS, FLOOR)):
-        left, base = CPU_LEFT + 20 + i * 90, float(TOP + HEIGHT)
-        for part in PARTS:
-            height = cpu[path].get(part, 0.0) * scale
-            if height <= 0:
-                continue
-            base -= height
-            out.append(f'<rect class="cpu" data-path="{path}" data-part="{part}" x="{left}" '
-                       f'y="{base:.1f}" width="60" height="{height:.2f}" '
-                       f'fill="{PART_COLOURS[part]}"/>')  # fmt: skip
-        out.append(_text(left + 30, base - 6, f"{cpu[path]['total']:.0f}"))
-        out.append(_text(left + 30, TOP + HEIGHT + 18, path.rsplit("/", 1)[1]))
-    for i, part in enumerate(PARTS):
-        y = TOP + HEIGHT + 36 + i * 14
-        out.append(f'<rect x="{CPU_LEFT + 20}" y="{y - 9}" width="10" height="10" '
-                   f'fill="{PART_COLOURS[part]}"/>')  # fmt: skip
-        out.append(_text(CPU_LEFT + 36, y, part, anchor="start"))
-    return out
+def _cpu_panel(axes: Axes, cpu: dict[str, dict[str, float]]) -> None:
+    paths = (PAGE_VIEWS, FLOOR)
+    base = [0.0] * len(paths)
+    # Redis is left out when the bench did not start it (`--url`): its CPU is not known.
+    for part in (p for p in PARTS if p in cpu[PAGE_VIEWS]):
+        heights = [cpu[path][part] for path in paths]
+        bars = axes.bar(range(len(paths)), heights, bottom=base, width=0.6,
+                        color=PART_COLOURS[part], label=part)  # fmt: skip
+        for rectangle, path in zip(bars, paths, strict=True):
+            rectangle.set_gid(BAR_ID.format(part=part, path=path))
+        base = [b + h for b, h in zip(base, heights, strict=True)]
+    for i, path in enumerate(paths):
+        axes.annotate(f"{cpu[path]['total']:.0f}", (i, base[i]), xytext=(0, 3),
+                      textcoords="offset points", ha="center", fontsize=9)  # fmt: skip
+    axes.set_xticks(range(len(paths)))
+    axes.set_xticklabels([path.rsplit("/", 1)[1] for path in paths])
+    axes.set_ylabel("µs")
+    axes.set_title(CPU_TITLE)
+    axes.legend(fontsize=8)
 
 
-def svg(runs: list[dict[str, Any]], title: str) -> str:
-    """Both panels; the CPU one only when the run measured CPU."""
+def draw(runs: list[dict[str, Any]], title: str, stem: Path) -> list[Path]:
+    """``stem``.svg and ``stem``.png: both panels, the CPU one only when it was measured."""
+    import matplotlib
+
+    # Agg draws without a display; chosen here, not at import, so a caller's choice stands
+    # until a plot is actually drawn.
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
     cpu = saturation_cpu(runs)
-    body = _latency_panel(runs) + (_cpu_panel(cpu) if len(cpu) == 2 else [])
-    width = CPU_LEFT + CPU_WIDTH + 20 if len(cpu) == 2 else LEFT + WIDTH + 40
-    return "\n".join([
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="380" '
-        f'font-family="sans-serif"><title>{escape(title)}</title>',
-        f'<rect width="{width}" height="380" fill="white"/>',
-        *body,
-        _text(width / 2, 372, title, size=10),
-        "</svg>",
-        "",
-    ])  # fmt: skip
+    panels = 2 if len(cpu) == 2 else 1
+    # Text kept as text in the SVG, and no timestamp in it, so that a rerun of the same
+    # figures writes the same file.
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "witryna"}):
+        figure, axes = pyplot.subplots(
+            1, panels, figsize=(5.5 * panels, 4.2), squeeze=False,
+            gridspec_kw={"width_ratios": [3, 2][:panels]},
+        )  # fmt: skip
+        _latency_panel(axes[0][0], runs)
+        if panels == 2:
+            _cpu_panel(axes[0][1], cpu)
+        figure.suptitle(title, fontsize=9, y=0.02, va="bottom")
+        figure.tight_layout(rect=(0, 0.05, 1, 1))
+        written = [stem.with_suffix(".svg"), stem.with_suffix(".png")]
+        figure.savefig(written[0], metadata={"Date": None})
+        figure.savefig(written[1], dpi=100)
+        pyplot.close(figure)
+    return written

@@ -9,33 +9,35 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 SAMPLE_RATE = 200
 
 
 def server_pid(port: int) -> int | None:
     """The `witryna serve` process listening on ``port``, found by its command line."""
-    wanted = f"serve\0--port\0{port}\0".encode()
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and wanted in (entry / "cmdline").read_bytes():
-                return int(entry.name)
-        except OSError:
-            continue
+    wanted = ["serve", "--port", str(port)]
+    for process in psutil.process_iter(["cmdline"]):
+        # Processes that cannot be read (another user's, a zombie) have no command line here.
+        cmdline: list[str] = process.info["cmdline"] or []
+        if any(cmdline[i : i + 3] == wanted for i in range(len(cmdline))):
+            return process.pid
     return None
 
 
 def worker_pids(server_pid: int) -> list[int]:
     """The server's workers: granian serves from child processes."""
+    try:
+        children = psutil.Process(server_pid).children()
+    except psutil.NoSuchProcess:
+        return []
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for child in children:
         try:
-            stat = (entry / "stat").read_text()
-        except OSError:
+            if "python" in child.name():
+                found.append(child.pid)
+        except psutil.NoSuchProcess:  # a worker that ended meanwhile
             continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == server_pid and "python" in stat:
-            found.append(int(entry.name))
     return found
 
 

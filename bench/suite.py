@@ -23,7 +23,6 @@ from typing import Any, get_args
 
 import httpx
 from msgspec import Struct
-from tqdm import tqdm
 
 from bench import cpu as bench_cpu
 from bench import inference as bench_inference
@@ -31,6 +30,7 @@ from bench import load as bench_load
 from bench import plot as bench_plot
 from bench import profile as bench_profile
 from bench.machine import machine
+from service.cli.progress import progress
 from service.model.manifest import current_artefact, read_manifest
 from service.schema import PageType
 from service.settings import Settings
@@ -109,9 +109,7 @@ def timed(label: str, count: int, call: Callable[[], httpx.Response]) -> list[fl
     for _ in range(WARM_UP):
         call()
     latencies = []
-    for _ in tqdm(
-        range(count), desc=label, unit="req", mininterval=0.2 if sys.stderr.isatty() else 5
-    ):
+    for _ in progress(range(count), desc=label, total=count, unit="req"):
         start = time.perf_counter()
         response = call()
         latencies.append((time.perf_counter() - start) * 1000)
@@ -187,7 +185,7 @@ def report(result: dict[str, Any]) -> str:
         ]
         cpu = bench_load.cpu_table(result["load"])
         if cpu:
-            note = "CPU per request at saturation, from `/proc`: the worker's threads and Redis."
+            note = "CPU per request at saturation, by psutil: the worker's threads and Redis."
             lines += ["", note, "", *cpu]
     if "profile" in result:
         lines += ["", "## Where the time goes (page views at saturation)", "",
@@ -262,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
     (args.out / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
     if "load" in result:
         title = f"witryna bench, {result['machine']['cpu']}, {result['when']}"
-        (args.out / f"bench-{stamp}.svg").write_text(bench_plot.svg(result["load"], title))
-        text += f"\n![Latency by offered load, and CPU per request](bench-{stamp}.svg)\n"
+        svg, _ = bench_plot.draw(result["load"], title, args.out / f"bench-{stamp}")
+        text += f"\n![Latency by offered load, and CPU per request]({svg.name})\n"
     (args.out / f"bench-{stamp}.md").write_text(text)
     return 0

@@ -1,61 +1,75 @@
 from __future__ import annotations
 
+import struct
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
-from bench.plot import svg
+from bench.cpu import PARTS
+from bench.load import FLOOR, PAGE_VIEWS, summarise
+from bench.plot import BAR_ID, CPU_TITLE, LATENCY_TITLE, LINE_ID, draw
 
-NS = {"s": "http://www.w3.org/2000/svg"}
+SVG = "{http://www.w3.org/2000/svg}"
 
 
-def _run(path: str, rate: Any, p50: float, p99: float, **extra: Any) -> dict[str, Any]:
-    return {"path": path, "rate": rate, "p50_ms": p50, "p99_ms": p99, **extra}
+def _slice(p50: float, p99: float, cpu_s: dict[str, float] | None) -> dict[str, Any]:
+    """One slice as `bench.loadgen` prints it: 100 latencies over one second."""
+    latencies = [p50] * 50 + [p50 + (p99 - p50) * i / 49 for i in range(49)] + [p99 * 1.5]
+    raw = {"seconds": 1.0, "sent": 100, "errors": 0, "degraded": 0, "latencies_ms": latencies}
+    return raw | ({"cpu_s": cpu_s} if cpu_s else {})
 
 
 def _runs(cpu: bool) -> list[dict[str, Any]]:
-    pv_cpu = {"event loop": 900.0, "Granian": 100.0, "other threads": 20.0, "Redis": 80.0}
-    floor_cpu = {"event loop": 600.0, "Granian": 100.0, "other threads": 20.0, "Redis": 40.0}
-    with_cpu = (
-        ({"cpu_us": {**pv_cpu, "total": 1100.0}}, {"cpu_us": {**floor_cpu, "total": 760.0}})
-        if cpu
-        else ({}, {})
-    )
+    """Fixed rates and saturation, summarised as `bench.load` summarises the generator's."""
+    pv_cpu = {"event loop": 0.09, "Granian": 0.01, "other threads": 0.002, "Redis": 0.008}
+    floor_cpu = {"event loop": 0.06, "Granian": 0.01, "other threads": 0.002, "Redis": 0.004}
     return [
-        _run("/v1/page-views", 250.0, 3.0, 5.0), _run("/v1/floor", 250.0, 2.0, 4.0),
-        _run("/v1/page-views", 1000.0, 900.0, 2000.0), _run("/v1/floor", 1000.0, 20.0, 120.0),
-        _run("/v1/page-views", "saturation", 130.0, 230.0, **with_cpu[0]),
-        _run("/v1/floor", "saturation", 100.0, 140.0, **with_cpu[1]),
-    ]  # fmt: skip
+        summarise(PAGE_VIEWS, 250.0, [_slice(3.0, 5.0, None)]),
+        summarise(FLOOR, 250.0, [_slice(2.0, 4.0, None)]),
+        summarise(PAGE_VIEWS, 1000.0, [_slice(900.0, 2000.0, None)]),
+        summarise(FLOOR, 1000.0, [_slice(20.0, 120.0, None)]),
+        summarise(PAGE_VIEWS, 0.0, [_slice(130.0, 230.0, pv_cpu if cpu else None)] * 2),
+        summarise(FLOOR, 0.0, [_slice(100.0, 140.0, floor_cpu if cpu else None)] * 2),
+    ]
 
 
-def test_latency_lines_rise_with_latency_and_the_goal_sits_on_the_10_ms_gridline() -> None:
-    root = ET.fromstring(svg(_runs(cpu=True), "a run"))
-    lines = {(p.get("data-path"), p.get("class")): p for p in root.iterfind("s:polyline", NS)}
-    assert set(lines) == {
-        (path, stat) for path in ("/v1/page-views", "/v1/floor") for stat in ("p50_ms", "p99_ms")
+def _png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
+
+
+def _ids(root: ET.Element) -> set[str]:
+    return {g.get("id", "") for g in root.iter(f"{SVG}g")}
+
+
+def test_the_plot_draws_each_latency_line_and_each_cpu_part_of_a_run(tmp_path: Path) -> None:
+    runs = _runs(cpu=True)
+    svg, png = draw(runs, "a run on this machine", tmp_path / "bench-x")
+    assert (svg.name, png.name) == ("bench-x.svg", "bench-x.png")
+    root = ET.parse(svg).getroot()
+    ids = _ids(root)
+    lines = {
+        LINE_ID.format(stat=s, path=p) for s in ("p50_ms", "p99_ms") for p in (PAGE_VIEWS, FLOOR)
     }
-    points = lines["/v1/page-views", "p99_ms"].get("points", "").split()
-    p99 = [tuple(map(float, xy.split(","))) for xy in points]
-    assert len(p99) == 3
-    assert [x for x, _ in p99] == sorted(x for x, _ in p99)
-    # 5 ms, 2,000 ms, 230 ms: higher latency is drawn higher, that is at a smaller y.
-    assert p99[1][1] < p99[2][1] < p99[0][1]
-    goal = root.find("s:line[@class='goal']", NS)
-    assert goal is not None
-    labels = {t.text: float(t.get("y", 0)) for t in root.iterfind("s:text", NS)}
-    assert abs(float(goal.get("y1", 0)) + 4 - labels["10"]) < 0.1
+    bars = {BAR_ID.format(part=part, path=p) for part in PARTS for p in (PAGE_VIEWS, FLOOR)}
+    assert lines | bars | {"goal"} <= ids
+    texts = {"".join(t.itertext()).strip() for t in root.iter(f"{SVG}text")}
+    assert {LATENCY_TITLE, CPU_TITLE, "a run on this machine", "goal: p99 10 ms"} <= texts
+    assert {"250/s", "1000/s", "saturation", "page-views", "floor", *PARTS} <= texts
+    # 0.11 s and 0.076 s of CPU in each of two slices of 100 requests: 1,100 and 760 µs.
+    assert {"1100", "760"} <= texts
+    width, height = _png_size(png)
+    assert width > height > 0
 
 
-def test_cpu_bars_are_stacked_in_proportion_and_left_out_when_not_measured() -> None:
-    root = ET.fromstring(svg(_runs(cpu=True), "a run"))
-    bars = {(r.get("data-path"), r.get("data-part")): float(r.get("height", 0))
-            for r in root.iterfind("s:rect[@class='cpu']", NS)}  # fmt: skip
-    assert len(bars) == 8
-    assert abs(bars["/v1/page-views", "event loop"] / bars["/v1/floor", "event loop"] - 1.5) < 0.01
-    assert abs(bars["/v1/page-views", "Redis"] / bars["/v1/floor", "Redis"] - 2.0) < 0.01
-    texts = [t.text for t in root.iterfind("s:text", NS)]
-    assert "1100" in texts
-    assert "760" in texts
-    without = ET.fromstring(svg(_runs(cpu=False), "a run"))
-    assert without.find("s:rect[@class='cpu']", NS) is None
-    assert float(without.get("width", 0)) < float(root.get("width", 0))
+def test_without_cpu_figures_the_plot_has_the_latency_panel_alone(tmp_path: Path) -> None:
+    svg, png = draw(_runs(cpu=False), "a run", tmp_path / "bench-y")
+    root = ET.parse(svg).getroot()
+    assert not any(i.startswith("cpu ") for i in _ids(root))
+    texts = {"".join(t.itertext()).strip() for t in root.iter(f"{SVG}text")}
+    assert LATENCY_TITLE in texts
+    assert CPU_TITLE not in texts
+    with_cpu = draw(_runs(cpu=True), "a run", tmp_path / "bench-z")[1]
+    assert _png_size(png)[0] < _png_size(with_cpu)[0]
