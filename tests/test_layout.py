@@ -62,6 +62,12 @@ def layer_of(module: str) -> str | None:
     return None
 
 
+def above(target: str, source: str) -> bool:
+    """Whether ``source`` may not import ``target``: a higher layer, or a sibling (storage and
+    the model know nothing of each other); the base modules may use one another."""
+    return LAYERS[target] > LAYERS[source] or LAYERS[target] == LAYERS[source] > 0
+
+
 def test_imports_in_service_run_one_way() -> None:
     wrong = []
     for module, path in modules("service"):
