@@ -26,7 +26,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--users", "-u", type=int, default=50)
     parser.add_argument("--spawn-rate", "-r", type=float, default=10.0)
     parser.add_argument("--run-time", "-t", default="60s", help="e.g. 60s, 5m, 1h")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/locust"))
+    parser.add_argument("--out", type=Path, default=Path("build/locust"))
     parser.add_argument("--url", help="an already running service; default: start one")
     split = argv.index("--") if "--" in argv else len(argv)
     return parser.parse_args(argv[:split]), argv[split + 1 :]
