@@ -17,7 +17,7 @@ from service.decision.policy import Policy
 from service.decision.reloader import Reloader
 from service.errors import ConfigError
 from service.metrics.counters import Metrics
-from service.metrics.pool import MetricsPool, pool_key
+from service.metrics.pool import MetricsPool
 from service.model.runtime import ModelRuntime
 from service.settings import Settings
 from service.storage.catalog import Catalog, CatalogItem
@@ -25,6 +25,7 @@ from service.storage.catalog_cache import CatalogCache
 from service.storage.client import UNREACHABLE, connect
 from service.storage.events import EventStore
 from service.storage.identity import Identities
+from service.storage.keys import pool_key
 from service.storage.log_writer import LogWriter
 from service.storage.pipe import PipedConnection
 

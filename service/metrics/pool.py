@@ -38,13 +38,6 @@ _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(Snapshot).decode
 
 
-POOL_PREFIX = "w:{metrics:"
-
-
-def pool_key(host: str, port: int) -> str:
-    return f"{POOL_PREFIX}{host}:{port}}}:workers"
-
-
 class Pooled(Struct, kw_only=True):
     """The sums over the workers whose snapshots were read."""
 

@@ -62,3 +62,11 @@ def exposed_key(experiment_id: str, arm: str) -> str:
 
 def converted_key(experiment_id: str, arm: str) -> str:
     return f"w:{{exp:{experiment_id}}}:{arm}:converted"
+
+
+# Each server's workers pool their metrics under a key of their own: host and port name it.
+POOL_PREFIX = "w:{metrics:"
+
+
+def pool_key(host: str, port: int) -> str:
+    return f"{POOL_PREFIX}{host}:{port}}}:workers"

@@ -32,9 +32,7 @@ def commands(help_text: str) -> set[str]:
     return set(re.findall(r"^    (\S+)", help_text, flags=re.MULTILINE))
 
 
-SERVICE_COMMANDS = {
-    "serve", "bench", "bench-inference", "publish", "load-catalog", "export-events",
-}  # fmt: skip
+SERVICE_COMMANDS = {"serve", "publish", "load-catalog", "export-events"}
 
 
 def test_the_service_commands_remain_where_only_service_is_installed(tmp_path: Path) -> None:
@@ -47,4 +45,5 @@ def test_the_service_commands_remain_where_only_service_is_installed(tmp_path: P
 def test_with_training_installed_its_commands_are_offered() -> None:
     result = help_text(pythonpath=None, cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    assert commands(result.stdout) > SERVICE_COMMANDS | {"train", "export"}
+    offered = commands(result.stdout)
+    assert offered > SERVICE_COMMANDS | {"train", "export", "bench", "bench-inference"}

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.metrics.pool import POOL_PREFIX
+from service.storage.keys import POOL_PREFIX
 from tests._support.stack import RedisClient
 
 VIEW: dict[str, Any] = {"visitor_id": "v-1", "page": {"type": "home"}}

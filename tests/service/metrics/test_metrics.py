@@ -26,8 +26,9 @@ from service.metrics.counters import (
     quantile,
 )
 from service.metrics.exposition import render
-from service.metrics.pool import merge, pool_key
+from service.metrics.pool import merge
 from service.model.manifest import Manifest
+from service.storage.keys import pool_key
 from service.storage.server import RedisServer
 from tests._support.stack import Service, on_one_redis, wait_for
 from tests.service.metrics.scrape import Exposition, scrape

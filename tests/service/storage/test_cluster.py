@@ -17,6 +17,7 @@ from service.storage.keys import aliases_key, consent_key, events_key, profile_k
 from tests._support.cluster import LocalCluster
 from tests._support.monitor import monitored
 from tests._support.stack import ROOT, ClusterClient, RedisClient, wait_for
+from tests.service.metrics.scrape import scrape
 
 pytestmark = pytest.mark.cluster
 
@@ -86,8 +87,13 @@ def test_cluster_is_a_setting_and_needs_a_node_to_start_from() -> None:
 def test_metrics_pool_and_experiment_tallies_come_through_the_cluster(http: httpx.Client) -> None:
     view = {"visitor_id": "metered-1", "page": {"type": "cart"}}
     arm = http.post("/v1/page-views", json=view).json()["experiments"]["cart-incentive"]
-    exposure = f'witryna_experiment_exposures{{experiment="cart-incentive",arm="{arm}"}} 1'
-    wait_for(lambda: exposure in http.get("/metrics").text)
-    scraped = http.get("/metrics").text
-    assert "witryna_metrics_pooled 1" in scraped
-    assert exposure in scraped
+    url = str(http.base_url).rstrip("/")
+
+    def exposures() -> float:
+        found = scrape(url).values("witryna_experiment_exposures", experiment="cart-incentive")
+        return found.get(frozenset({"experiment": "cart-incentive", "arm": arm}.items()), 0.0)
+
+    wait_for(lambda: exposures() == 1)
+    scraped = scrape(url)
+    assert scraped.value("witryna_metrics_pooled") == 1
+    assert exposures() == 1
