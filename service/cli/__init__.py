@@ -1,0 +1,2 @@
+"""The `witryna` command: serve, publish, load-catalog, export-events. Training and the
+benchmark add theirs through the ``witryna.commands`` entry point."""

@@ -1,0 +1,2 @@
+"""Metrics: in-process counters, pooled across a server's workers through Redis, exposed by
+prometheus-client."""
