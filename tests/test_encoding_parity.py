@@ -16,8 +16,8 @@ import redis
 from service.keys import events_key
 from service.runtime import ModelRuntime
 from service.schema import StoredEvent
-from training.dataset import encode_sessions, prefix_batch
-from training.simulator import simulate
+from training.data.dataset import encode_sessions, prefix_batch
+from training.data.simulator import simulate
 
 SEED = 11
 JSON = {"content-type": "application/json"}

@@ -11,7 +11,7 @@ import pytest
 from service import encoding
 from service.batcher import MicroBatcher, Row
 from service.runtime import ModelRuntime
-from training.simulator import simulate
+from training.data.simulator import simulate
 
 SEED = 3
 
