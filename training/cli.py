@@ -137,7 +137,7 @@ def _train_from_file(args: argparse.Namespace) -> Any:
 def _finish(args: argparse.Namespace, result: Any) -> int:
     """Rank 0 writes the checkpoint and prints the metrics; an int is an exit status."""
     from training.model import distributed
-    from training.model.train import save_checkpoint
+    from training.model.checkpoint import save_checkpoint
 
     if isinstance(result, int):
         return result

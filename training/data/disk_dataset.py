@@ -46,6 +46,7 @@ from service.encoding import (
 from service.schema import StoredEvent
 from training.data.adapters import read_sessions
 from training.data.adapters.sessions import MAX_OPEN, REORDER
+from training.data.dataset import EncodedSessions
 from training.data.labels import IGNORE, session_labels
 
 CACHE_FORMAT = 2  # 2: prefix pairs on disk
@@ -102,6 +103,10 @@ class DiskSessions:
 
     def __len__(self) -> int:
         return len(self.encoded)
+
+
+# In memory (simulated sessions) or memory-mapped (files): the same interface.
+TrainingData = EncodedSessions | DiskSessions
 
 
 @dataclass

@@ -50,11 +50,10 @@ from training.evaluation.comparison import (
     length_tables,
     metric_table,
 )
+from training.model.checkpoint import load_checkpoint, model_from_checkpoint
 from training.model.intent_ranker import IntentRanker
 from training.model.train import (
     TrainConfig,
-    load_checkpoint,
-    model_from_checkpoint,
     predict,
     split_by_time,
     train,

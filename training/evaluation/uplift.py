@@ -32,6 +32,7 @@ from service.schema import StoredEvent
 from training.data.labels import BUY
 from training.data.simulator import SimSession
 from training.data.treatment import LoggedTreatment, treatments_for
+from training.model.checkpoint import load_checkpoint, model_from_checkpoint
 from training.model.intent_ranker import IntentRanker
 
 Floats = npt.NDArray[np.float64]
@@ -200,9 +201,6 @@ def plot_qini(curves: Sequence[QiniCurve], path: Path | str) -> Path:
 def _model_and_vocab(
     model: IntentRanker | Mapping[str, Any] | Path | str, vocab: Vocabulary | None
 ) -> tuple[IntentRanker, Vocabulary]:
-    # Imported here: training.model.train imports this module for its held-out metrics.
-    from training.model.train import load_checkpoint, model_from_checkpoint
-
     if isinstance(model, IntentRanker):
         if vocab is None:
             raise TypeError("an IntentRanker needs its vocab; or pass the checkpoint instead")

@@ -19,8 +19,8 @@ def checkpoint(items: int, seed: int) -> dict[str, Any]:
     # Torch loads here, not at import: `witryna --help` and serving must not pay for it.
     import torch
 
+    from training.model.checkpoint import CHECKPOINT_FORMAT
     from training.model.intent_ranker import IntentRanker, ModelConfig
-    from training.model.train import CHECKPOINT_FORMAT
 
     torch.manual_seed(seed)
     names = [f"sku-{i:07d}" for i in range(items)]
@@ -41,8 +41,8 @@ def checkpoint(items: int, seed: int) -> dict[str, Any]:
 
 
 def command(args: argparse.Namespace) -> int:
+    from training.model.checkpoint import save_checkpoint
     from training.model.export import export
-    from training.model.train import save_checkpoint
 
     for items in args.items:
         with tempfile.TemporaryDirectory() as tmp:

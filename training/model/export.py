@@ -26,8 +26,8 @@ import torch
 from service.encoding import Encoded, Vocabulary, encode_events, pad_left
 from service.manifest import MODEL_FILE, FeatureSpec, Manifest, expected_spec, write_manifest
 from training.data.simulator import simulate
+from training.model.checkpoint import load_checkpoint, model_from_checkpoint
 from training.model.intent_ranker import IntentRanker
-from training.model.train import load_checkpoint, model_from_checkpoint
 
 PARITY_TOLERANCE = 1e-4
 # Half precision keeps about three significant digits: probabilities agree to this.

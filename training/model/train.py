@@ -6,18 +6,17 @@ the future; its items and categories never enter the vocabulary.
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 from tqdm import tqdm
 
 from service.encoding import FIRST_ID, Vocabulary
@@ -32,22 +31,15 @@ from training.data.dataset import (
     prefix_pairs,
     prefix_targets,
 )
-from training.data.disk_dataset import DEFAULT_CACHE_ROOT, encode_file
-from training.data.labels import IGNORE
-from training.data.treatment import LoggedTreatment, uplift_loss
+from training.data.disk_dataset import DEFAULT_CACHE_ROOT, TrainingData, encode_file
+from training.data.treatment import LoggedTreatment
 from training.evaluation.metrics import intent_metrics
 from training.evaluation.uplift import heldout_qini
 from training.model import distributed
+from training.model.checkpoint import CHECKPOINT_FORMAT
 from training.model.intent_ranker import IntentRanker, ModelConfig
+from training.model.loss import batch_loss
 
-if TYPE_CHECKING:
-    from training.data.dataset import EncodedSessions
-    from training.data.disk_dataset import DiskSessions
-
-    # In memory (simulated sessions) or memory-mapped (files): the same interface.
-    TrainingData = EncodedSessions | DiskSessions
-
-CHECKPOINT_FORMAT = 1
 POPULAR_ITEMS = 50
 
 
@@ -208,7 +200,7 @@ def _fit(model: IntentRanker, data: TrainingData, config: TrainConfig) -> None:
     net = distributed.wrap(model)  # the model itself unless under torchrun
     for epoch in range(config.epochs):
         for batch in epoch_batches(pairs, config.batch_size, rng):
-            loss = _loss(net, data, batch, config.max_len)
+            loss = batch_loss(net, data, batch, config.max_len)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -218,18 +210,6 @@ def _fit(model: IntentRanker, data: TrainingData, config: TrainConfig) -> None:
             bar.update()
     bar.close()
     model.eval()
-
-
-def _loss(model: IntentRanker, data: TrainingData, batch: Pairs, max_len: int) -> Tensor:
-    events = torch.from_numpy(prefix_batch(data.encoded, batch, max_len))
-    intents, items = (torch.from_numpy(t) for t in prefix_targets(data, batch))
-    intent_logits, item_logits, outcome_logits = model.heads(events)
-    intent_loss = nn.functional.cross_entropy(intent_logits, intents)
-    # A sum over the valid targets: a batch without any next item must not give NaN.
-    item_loss = nn.functional.cross_entropy(
-        item_logits, items, ignore_index=IGNORE, reduction="sum"
-    ) / max(1, int((items != IGNORE).sum()))
-    return intent_loss + item_loss + uplift_loss(outcome_logits, data, batch)
 
 
 @torch.no_grad()
@@ -260,24 +240,3 @@ def evaluate(
     train_intents = np.concatenate(train_data.intents)
     popular = np.arange(FIRST_ID, FIRST_ID + model.config.top_k, dtype=np.int64)
     return intent_metrics(probs, intents, top_items, next_items, train_intents, popular)
-
-
-def save_checkpoint(checkpoint: dict[str, Any], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(checkpoint, tmp)
-    os.replace(tmp, path)
-    return path
-
-
-def load_checkpoint(path: Path | str) -> dict[str, Any]:
-    checkpoint: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-    if checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a Witryna checkpoint of format {CHECKPOINT_FORMAT}")
-    return checkpoint
-
-
-def model_from_checkpoint(checkpoint: dict[str, Any]) -> IntentRanker:
-    model = IntentRanker(ModelConfig(**checkpoint["config"]))
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.eval()

@@ -271,7 +271,7 @@ def test_readers_stream_instead_of_loading_the_file(tmp_path: Path) -> None:
 
 def test_train_command_trains_on_a_real_file(tmp_path: Path) -> None:
     from training.cli import main
-    from training.model.train import load_checkpoint
+    from training.model.checkpoint import load_checkpoint
 
     otto = sample(DATA / "otto" / "train.jsonl")
     out = tmp_path / "otto.pt"

@@ -201,7 +201,8 @@ def test_session_bootstrap_draws_whole_sessions() -> None:
 def test_evaluate_a_checkpoint_with_its_own_vocabulary(tmp_path: Path) -> None:
     from training.data.simulator import simulate
     from training.evaluation.evaluate import run_evaluation
-    from training.model.train import TrainConfig, save_checkpoint, train
+    from training.model.checkpoint import save_checkpoint
+    from training.model.train import TrainConfig, train
 
     config = TrainConfig(epochs=1, progress=False)
     threads = torch.get_num_threads()

@@ -17,7 +17,7 @@ from service.manifest import MANIFEST_FILE, MODEL_FILE, read_manifest
 from service.runtime import ModelRuntime
 from training.data.dataset import encode_sessions, prefix_pairs
 from training.data.simulator import SimSession, simulate
-from training.data.treatment import logged_treatments, session_key, uplift_loss, uplift_targets
+from training.data.treatment import logged_treatments, session_key
 from training.evaluation.uplift import (
     ORACLE,
     PURCHASE_PROB,
@@ -28,9 +28,11 @@ from training.evaluation.uplift import (
     qini_curves,
     qini_report,
 )
+from training.model.checkpoint import save_checkpoint
 from training.model.export import OUTPUT_NAMES, check_parity, export, parity_batch
 from training.model.intent_ranker import IntentRanker
-from training.model.train import TrainConfig, TrainResult, save_checkpoint, train
+from training.model.loss import uplift_loss, uplift_targets
+from training.model.train import TrainConfig, TrainResult, train
 
 # Hand-made: two persuadables (treated, bought), one sleeping dog (untreated, bought).
 TREATED = [1, 0, 1, 0, 1, 0, 1, 0]
@@ -190,7 +192,7 @@ def test_export_has_uplift_output_with_parity(tiny: Path, tmp_path: Path) -> Non
 
 
 def _load(path: Path) -> IntentRanker:
-    from training.model.train import load_checkpoint, model_from_checkpoint
+    from training.model.checkpoint import load_checkpoint, model_from_checkpoint
 
     return model_from_checkpoint(load_checkpoint(path))
 

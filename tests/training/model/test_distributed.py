@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
+from training.model.checkpoint import load_checkpoint
 from training.model.intent_ranker import IntentRanker, ModelConfig
-from training.model.train import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[3]
 TORCHRUN = Path(sys.executable).parent / "torchrun"

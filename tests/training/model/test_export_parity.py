@@ -12,6 +12,7 @@ import pytest
 from service.encoding import FEATURES, Vocabulary
 from service.manifest import MODEL_FILE, latest_artefact, read_manifest
 from training.data.simulator import simulate
+from training.model.checkpoint import model_from_checkpoint, save_checkpoint
 from training.model.export import (
     OUTPUT_NAMES,
     ParityError,
@@ -22,7 +23,7 @@ from training.model.export import (
     reserve_version,
 )
 from training.model.intent_ranker import IntentRanker
-from training.model.train import TrainConfig, model_from_checkpoint, save_checkpoint, train
+from training.model.train import TrainConfig, train
 
 pytestmark = [
     pytest.mark.slow,
