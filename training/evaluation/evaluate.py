@@ -7,7 +7,6 @@ prefixes, with the same labels (training.data.labels) and the same vocabulary.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from service.encoding import Vocabulary
 from service.schema import StoredEvent
@@ -58,6 +56,7 @@ from training.model.train import (
     split_by_time,
     train,
 )
+from training.progress import progress as _progress
 
 
 @dataclass
@@ -140,7 +139,9 @@ def _score_transformer(
 ) -> Scores:
     chunk = 2048
     p_buy, tops = [], []
-    with _bar(len(pairs), "score Transformer", progress) as bar:
+    with _progress(
+        total=len(pairs), desc="score Transformer", unit="prefix", enabled=progress
+    ) as bar:
         for start in range(0, len(pairs), chunk):
             probs, top_items = predict(model, data, pairs[start : start + chunk], max_len)
             p_buy.append(probs[:, BUY].astype(np.float64))
@@ -163,7 +164,9 @@ def _baselines(
     knn = SessionKNN(train_data.encoded, n_items, k=100, top=TOP_K)
     top_knn = np.zeros((len(pairs), TOP_K), dtype=np.int64)
     top_recent = np.zeros((len(pairs), TOP_K), dtype=np.int64)
-    with _bar(len(pairs), "score SKNN and recent items", progress) as bar:
+    with _progress(
+        total=len(pairs), desc="score SKNN and recent items", unit="prefix", enabled=progress
+    ) as bar:
         for row, (s, k) in enumerate(pairs):
             ranked = knn.recommend_prefix(test_data.encoded[s], int(k))
             top_knn[row, : len(ranked)] = ranked
@@ -184,17 +187,6 @@ def _baselines(
         LOGISTIC: Scores(p_buy=p_logistic),
         BASE_RATE: Scores(p_buy=base),
     }
-
-
-def _bar(total: int, desc: str, progress: bool) -> tqdm[Any]:
-    # Off a terminal (CI logs) the bar redraws every few seconds rather than every step.
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit="prefix",
-        disable=not progress,
-        mininterval=0.1 if sys.stderr.isatty() else 5.0,
-    )
 
 
 def _truth(sessions: Sequence[Sequence[StoredEvent]], data: EncodedSessions, pairs: Pairs) -> Truth:

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from service.encoding import FIRST_ID, Vocabulary
 from service.schema import StoredEvent
@@ -39,6 +38,7 @@ from training.model import distributed
 from training.model.checkpoint import CHECKPOINT_FORMAT
 from training.model.intent_ranker import IntentRanker, ModelConfig
 from training.model.loss import batch_loss
+from training.progress import progress
 
 POPULAR_ITEMS = 50
 
@@ -190,12 +190,10 @@ def _fit(model: IntentRanker, data: TrainingData, config: TrainConfig) -> None:
         optimiser, max_lr=config.lr, total_steps=max(1, steps_per_epoch * config.epochs)
     )
     model.train()
-    # Off a terminal (CI logs) the bar redraws every few seconds rather than every batch.
-    bar = tqdm(
+    bar = progress(
         total=steps_per_epoch * config.epochs,
-        disable=not config.progress or not distributed.is_main(),
         unit="batch",
-        mininterval=0.1 if sys.stderr.isatty() else 5.0,
+        enabled=config.progress and distributed.is_main(),
     )
     net = distributed.wrap(model)  # the model itself unless under torchrun
     for epoch in range(config.epochs):

@@ -6,15 +6,14 @@ Bytes, not rows, drive the bar, so that it has an ETA without a first pass to co
 from __future__ import annotations
 
 import csv
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from tqdm import tqdm
 
 from training.data.adapters.report import AdapterError, ReadReport, RowProblem
+from training.progress import progress as _progress
 
 # Updating the bar per line would cost more than parsing the line.
 _BAR_STEP = 1 << 20
@@ -22,14 +21,9 @@ _BAR_STEP = 1 << 20
 
 def lines(path: Path, report: ReadReport, progress: bool) -> Iterator[bytes]:
     """The file's lines, read lazily; ``report.bytes_read`` follows the reader."""
-    bar = tqdm(
-        total=path.stat().st_size,
-        desc=path.name,
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        disable=not progress,
-        mininterval=0.1 if sys.stderr.isatty() else 5.0,
+    size = path.stat().st_size
+    bar = _progress(
+        total=size, desc=path.name, unit="B", enabled=progress, unit_scale=True, unit_divisor=1024
     )
     pending = 0
     with bar, path.open("rb") as handle:
