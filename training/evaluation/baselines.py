@@ -6,7 +6,8 @@
 - ``SessionKNN``: session-based kNN (Jannach & Ludewig 2017): the prefix's item set against
   every training session's item set, cosine similarity, the k most similar sessions vote
   for their items.
-- ``LogisticBuy``: logistic regression on count features of the prefix, for P(buy).
+- ``LogisticBuy``: logistic regression (scikit-learn) on count features of the prefix, for
+  P(buy).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from service.encoding import EVENT_TYPES, FIRST_ID, Encoded
 from service.schema import StoredEvent
@@ -144,38 +148,37 @@ def prefix_features(sessions: Sequence[Sequence[StoredEvent]]) -> Floats:
 
 
 class LogisticBuy:
-    """L2-regularised logistic regression fit by Newton's method on standardised features."""
+    """L2-regularised logistic regression (scikit-learn's) on standardised features.
 
-    def __init__(self, l2: float = 1.0, max_iter: int = 50) -> None:
+    ``l2`` is the penalty on the sum of the per-prefix losses, as ``C = 1 / l2`` is to
+    scikit-learn; the intercept carries the base rate and is not shrunk. Training prefixes of
+    one class only give that class's rate for everyone, as no regression can be fit.
+    """
+
+    def __init__(self, l2: float = 1.0, max_iter: int = 1000) -> None:
         self.l2, self.max_iter = l2, max_iter
-        self.mean = self.scale = self.weights = np.zeros(0)
-
-    def _design(self, features: Floats) -> Floats:
-        standard = (features - self.mean) / self.scale
-        return np.c_[np.ones(len(features)), standard]
+        self.pipeline = make_pipeline(
+            StandardScaler(), LogisticRegression(C=1.0 / l2, max_iter=max_iter)
+        )
+        self.constant: float | None = None
 
     def fit(self, features: Floats, positive: npt.NDArray[np.bool_]) -> LogisticBuy:
-        self.mean = features.mean(axis=0)
-        std = features.std(axis=0)
-        self.scale = np.where(std > 0, std, 1.0)
-        x, y = self._design(features), positive.astype(np.float64)
-        penalty = np.full(x.shape[1], self.l2)
-        penalty[0] = 0.0  # the intercept carries the base rate and is not shrunk
-        w = np.zeros(x.shape[1])
-        for _ in range(self.max_iter):
-            p = _sigmoid(x @ w)
-            gradient = x.T @ (p - y) + penalty * w
-            hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty + 1e-9)
-            step = np.linalg.solve(hessian, gradient)
-            w -= step
-            if np.max(np.abs(step)) < 1e-7:
-                break
-        self.weights = w
+        if positive.all() or not positive.any():
+            self.constant = float(positive.mean()) if len(positive) else 0.0
+            return self
+        self.constant = None
+        self.pipeline.fit(features, positive)
         return self
 
+    @property
+    def weights(self) -> Floats:
+        """Intercept, then one weight per standardised feature."""
+        if self.constant is not None:
+            return np.zeros(0)
+        regression = self.pipeline[-1]
+        return np.r_[regression.intercept_, regression.coef_[0]].astype(np.float64)
+
     def predict(self, features: Floats) -> Floats:
-        return _sigmoid(self._design(features) @ self.weights)
-
-
-def _sigmoid(z: Floats) -> Floats:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -35.0, 35.0)))
+        if self.constant is not None:
+            return np.full(len(features), self.constant)
+        return np.asarray(self.pipeline.predict_proba(features)[:, 1], dtype=np.float64)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from training.evaluation import eval_metrics as em
+from training.evaluation import metrics as em
 
 TOP_K = 20
 TRANSFORMER, POPULARITY, RECENT, SKNN, LOGISTIC, BASE_RATE = (

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from training.evaluation import eval_metrics as em
+from training.evaluation import metrics as em
 from training.evaluation.comparison import (
     BUCKETS,
     LOGISTIC,

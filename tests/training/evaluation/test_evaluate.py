@@ -14,7 +14,7 @@ import torch
 from service.encoding import FEATURES
 from service.schema import StoredEvent
 from training.data.labels import IGNORE
-from training.evaluation import eval_metrics as em
+from training.evaluation import metrics as em
 from training.evaluation.baselines import (
     FEATURE_NAMES,
     LogisticBuy,
@@ -25,6 +25,7 @@ from training.evaluation.baselines import (
 )
 from training.evaluation.bootstrap import session_resamples
 from training.evaluation.comparison import ECE, TRANSFORMER, transformer_losses
+from training.evaluation.metrics import intent_metrics
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -60,6 +61,30 @@ def test_expected_calibration_error_weights_bin_gaps_by_count() -> None:
     assert em.expected_calibration_error(probs, positive) == pytest.approx(0.25)
     # 1.0 falls in the last bin, and a perfectly calibrated certainty has no error.
     assert em.expected_calibration_error(np.array([1.0]), np.array([True])) == 0.0
+
+
+def test_calibration_bins_are_right_closed_with_means_of_filled_bins() -> None:
+    probs = np.array([0.0, 0.1, 0.12, 0.5, 1.0])
+    positive = np.array([0, 0, 1, 1, 1], dtype=bool)
+    mean_pred, observed, counts = em.calibration_bins(probs, positive)
+    # 0 and 0.1 share the first bin (0, 0.1]; 0.12 opens the second, 1.0 is in the last.
+    assert counts.tolist() == [2, 1, 0, 0, 1, 0, 0, 0, 0, 1]
+    assert mean_pred[[0, 1, 4, 9]] == pytest.approx([0.05, 0.12, 0.5, 1.0])
+    assert observed[[0, 1, 4, 9]] == pytest.approx([0.0, 1.0, 1.0, 1.0])
+    assert np.isnan(mean_pred[2])
+    assert np.isnan(observed[2])
+
+
+def test_checkpoint_metrics_stay_finite_when_undefined() -> None:
+    # Every held-out prefix is a leave (intent 3): no positive for the buy AUC, no next item.
+    probs = np.full((3, 4), 0.25)
+    intents = np.full(3, 3, dtype=np.int64)
+    none = np.full(3, IGNORE, dtype=np.int64)
+    metrics = intent_metrics(probs, intents, np.ones((3, 2), np.int64), none, intents, none[:2])
+    assert math.isnan(em.auc(probs[:, 0], intents == 0))
+    assert metrics["buy_auc"] == 0.5
+    assert metrics["next_item_recall_at_k"] == 0.0
+    assert all(math.isfinite(value) for value in metrics.values())
 
 
 def test_ranking_metrics_on_known_ranks() -> None:
@@ -113,6 +138,11 @@ def test_logistic_baseline_separates_a_separable_toy() -> None:
     assert np.mean((p > 0.5) == positive) > 0.97
     # The learnt weights point the right way: up with feature 1, down with feature 2.
     assert model.weights[2] > 0 > model.weights[3]
+
+
+def test_logistic_baseline_of_one_class_predicts_its_rate() -> None:
+    x = np.arange(6, dtype=np.float64).reshape(3, 2)
+    assert LogisticBuy().fit(x, np.zeros(3, dtype=bool)).predict(x).tolist() == [0.0] * 3
 
 
 def test_count_features_see_only_the_prefix() -> None:
