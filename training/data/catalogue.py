@@ -62,7 +62,8 @@ class Catalogue:
         return list(self.items[start : start + ITEMS_PER_CATEGORY])
 
     def category_weights(self) -> np.ndarray:
-        return self.popularity.reshape(len(self.categories), ITEMS_PER_CATEGORY).sum(axis=1)
+        per_category = self.popularity.reshape(len(self.categories), ITEMS_PER_CATEGORY)
+        return np.asarray(per_category.sum(axis=1), dtype=np.float64)
 
     def pick_category(self, rng: np.random.Generator) -> str:
         return self.categories[_draw(rng, self.category_weights())]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +24,10 @@ from training.data.treatment import LoggedTreatment, treatments_for
 
 __all__ = [
     "EncodedSessions",
+    "Pairs",
     "PrefixDataset",
+    "Sessions",
+    "TrainingData",
     "block_shuffled_batches",
     "encode_sessions",
     "epoch_batches",
@@ -38,6 +42,34 @@ __all__ = [
 ]
 
 Pairs = npt.NDArray[np.int64]  # [n, 2]: session index, prefix length k (1-based)
+
+
+class Sessions(Protocol):
+    """Per-session arrays by index: a list in memory, or ``Ragged`` rows of a memory-mapped
+    file (data/disk_dataset.py)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Encoded: ...
+
+    def __iter__(self) -> Iterator[Encoded]: ...
+
+
+class TrainingData(Protocol):
+    """What training reads: ``EncodedSessions`` in memory (simulated sessions) or
+    ``DiskSessions`` memory-mapped (files)."""
+
+    @property
+    def encoded(self) -> Sessions: ...
+
+    @property
+    def intents(self) -> Sessions: ...
+
+    @property
+    def next_items(self) -> Sessions: ...
+
+    @property
+    def treatments(self) -> Sequence[LoggedTreatment | None]: ...
 
 
 @dataclass
@@ -68,12 +100,12 @@ def encode_sessions(
     return data
 
 
-def prefix_pairs(sessions_encoded: Sequence[Encoded]) -> Pairs:
+def prefix_pairs(sessions_encoded: Sessions) -> Pairs:
     """Every ``(session, k)`` with ``1 <= k <= len(session)``, session by session."""
     # Vectorised (a list of tuples costs ~100 bytes a prefix); disk-backed sessions
     # (training/data/disk_dataset.py) keep theirs in a memory-mapped file, 16 bytes a prefix
     # that would otherwise all sit in memory.
-    stored = getattr(sessions_encoded, "pairs", None)
+    stored: Pairs | None = getattr(sessions_encoded, "pairs", None)
     if stored is not None:
         return stored
     lengths = getattr(sessions_encoded, "lengths", None)
@@ -85,19 +117,19 @@ def prefix_pairs(sessions_encoded: Sequence[Encoded]) -> Pairs:
     return np.stack([sessions, k], axis=1).astype(np.int64, copy=False)
 
 
-def prefix_batch(sessions_encoded: Sequence[Encoded], index_pairs: Pairs, max_len: int) -> Encoded:
+def prefix_batch(sessions_encoded: Sessions, index_pairs: Pairs, max_len: int) -> Encoded:
     """``[batch, length, features]`` of the prefixes named by ``index_pairs``, left-padded."""
     return pad_left([sessions_encoded[s][:k] for s, k in index_pairs], max_len)
 
 
-def prefix_targets(data: EncodedSessions, index_pairs: Pairs) -> tuple[Encoded, Encoded]:
+def prefix_targets(data: TrainingData, index_pairs: Pairs) -> tuple[Encoded, Encoded]:
     """``(intent, next_item)`` targets of the prefixes, as int64 vectors."""
     intents = np.array([data.intents[s][k - 1] for s, k in index_pairs], dtype=np.int64)
     items = np.array([data.next_items[s][k - 1] for s, k in index_pairs], dtype=np.int64)
     return intents, items
 
 
-def fingerprint(sessions_encoded: Sequence[Encoded]) -> str:
+def fingerprint(sessions_encoded: Sessions) -> str:
     """sha256 over the encoded events, shape by shape, so that a re-run can be told apart."""
     digest = hashlib.sha256()
     for seq in sessions_encoded:

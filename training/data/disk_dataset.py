@@ -35,12 +35,12 @@ import numpy.typing as npt
 from service.encoding import (
     ENCODING_VERSION,
     FEATURES,
+    Encoded,
     Vocabulary,
 )
 from service.schema import StoredEvent
 from training.data.adapters import read_sessions
 from training.data.adapters.sessions import MAX_OPEN, REORDER
-from training.data.dataset import EncodedSessions
 from training.data.disk_writer import write_sessions
 
 CACHE_FORMAT = 2  # 2: prefix pairs on disk
@@ -68,11 +68,11 @@ class Ragged:
     def __len__(self) -> int:
         return len(self.order)
 
-    def __getitem__(self, index: int) -> np.ndarray:
+    def __getitem__(self, index: int) -> Encoded:
         s = self.order[index]
         return self.flat[self.offsets[s] : self.offsets[s + 1]]
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def __iter__(self) -> Iterator[Encoded]:
         return (self[i] for i in range(len(self)))
 
     @property
@@ -94,10 +94,6 @@ class DiskSessions:
 
     def __len__(self) -> int:
         return len(self.encoded)
-
-
-# In memory (simulated sessions) or memory-mapped (files): the same interface.
-TrainingData = EncodedSessions | DiskSessions
 
 
 @dataclass

@@ -139,8 +139,8 @@ def _finalise(
     n_events = int(offsets[-1])
     if not n_events:
         return Vocabulary([], [])
-    events = np.memmap(folder / "events.bin", dtype=np.int64, mode="r+")
-    events = events.reshape(n_events, len(FEATURES))
+    mapped = np.memmap(folder / "events.bin", dtype=np.int64, mode="r+")
+    events = mapped.reshape(n_events, len(FEATURES))
     next_items = np.memmap(folder / "next_items.bin", dtype=np.int64, mode="r+")
     item_counts = np.zeros(FIRST_ID + len(seen.items), dtype=np.int64)
     category_counts = np.zeros(FIRST_ID + len(seen.categories), dtype=np.int64)
@@ -167,7 +167,7 @@ def _finalise(
             named = targets != IGNORE
             targets[named] = targets_to[targets[named]]
             bar.update(len(block))
-    events.flush()
+    mapped.flush()
     next_items.flush()
     return vocab
 

@@ -56,7 +56,7 @@ def recent_items(encoded: Encoded, k: int, popular: Ints, top: int = 20) -> Ints
     _, first = np.unique(items, return_index=True)
     recent = items[np.sort(first)][:top]
     filler = popular[~np.isin(popular, recent)]
-    return np.r_[recent, filler][:top].astype(np.int64)
+    return np.asarray(np.r_[recent, filler][:top], dtype=np.int64)
 
 
 class SessionKNN:
@@ -104,7 +104,7 @@ class SessionKNN:
         ranked = voted[np.lexsort((self.popularity_rank[voted], -scores))][: self.top]
         # Too few neighbour items for a full list: the rest is what a popularity list says.
         filler = self.popular[~np.isin(self.popular, ranked)]
-        return np.r_[ranked, filler][: self.top].astype(np.int64)
+        return np.asarray(np.r_[ranked, filler][: self.top], dtype=np.int64)
 
     def recommend_prefix(self, encoded: Encoded, k: int) -> Ints:
         return self.recommend(_known_items(encoded[:k]))
@@ -176,7 +176,7 @@ class LogisticBuy:
         if self.constant is not None:
             return np.zeros(0)
         regression = self.pipeline[-1]
-        return np.r_[regression.intercept_, regression.coef_[0]].astype(np.float64)
+        return np.asarray(np.r_[regression.intercept_, regression.coef_[0]], dtype=np.float64)
 
     def predict(self, features: Floats) -> Floats:
         if self.constant is not None:

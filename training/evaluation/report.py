@@ -19,6 +19,8 @@ matplotlib.use("Agg")  # files only: no display on servers and in CI
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from training.evaluation import metrics as em
 from training.evaluation.comparison import (
@@ -138,11 +140,11 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def _figure(width: float = 4.5, height: float = 4.0) -> tuple[plt.Figure, plt.Axes]:
+def _figure(width: float = 4.5, height: float = 4.0) -> tuple[Figure, Axes]:
     return plt.subplots(figsize=(width, height), dpi=DPI)
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def _save(fig: Figure, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)

@@ -120,7 +120,8 @@ def _untied(scores: np.ndarray, tie: float) -> np.ndarray:
     """True where a score is clearly apart from both neighbours in its sorted row."""
     gaps = np.abs(np.diff(scores, axis=1)) > tie
     edge = np.ones((len(scores), 1), dtype=bool)
-    return np.hstack([edge, gaps]) & np.hstack([gaps, edge])
+    untied: np.ndarray = np.hstack([edge, gaps]) & np.hstack([gaps, edge])
+    return untied
 
 
 def feature_spec(max_len: int, top_k: int) -> FeatureSpec:

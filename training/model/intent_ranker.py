@@ -66,7 +66,8 @@ class CausalSelfAttention(nn.Module):
         scores = scores.masked_fill(~allowed.unsqueeze(1), float("-inf"))
         weights = self.drop(torch.softmax(scores, dim=-1))
         mixed = torch.matmul(weights, v).transpose(1, 2).reshape(batch, queries, d_model)
-        return self.out(mixed)
+        out: Tensor = self.out(mixed)
+        return out
 
 
 class Block(nn.Module):
@@ -88,7 +89,8 @@ class Block(nn.Module):
     def forward(self, x: Tensor, allowed: Tensor) -> Tensor:
         """Every position, or with ``allowed`` cut to its last rows only those positions."""
         x = x[:, -allowed.shape[1] :] + self.drop(self.attn(self.ln1(x), allowed))
-        return x + self.mlp(self.ln2(x))
+        mixed: Tensor = x + self.mlp(self.ln2(x))
+        return mixed
 
 
 class IntentRanker(nn.Module):
@@ -131,7 +133,8 @@ class IntentRanker(nn.Module):
             x = block(x, allowed)
         # The heads read the last position only, so the last block computes nothing else: its
         # keys and values still come from every position. At 2 layers, about a third less work.
-        return self.ln_final(self.blocks[-1](x, allowed[:, -1:])[:, -1])
+        last: Tensor = self.ln_final(self.blocks[-1](x, allowed[:, -1:])[:, -1])
+        return last
 
     def heads(self, events: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(intent_logits [B, 4], item_logits [B, V], outcome_logits [B, 2])``; items 0 and

@@ -10,8 +10,7 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
-from training.data.dataset import Pairs, prefix_batch, prefix_targets
-from training.data.disk_dataset import TrainingData
+from training.data.dataset import Pairs, TrainingData, prefix_batch, prefix_targets
 from training.data.labels import IGNORE
 
 # Columns of the outcome heads' logits: P(buy | no incentive), P(buy | incentive).

@@ -23,6 +23,7 @@ from service.schema import StoredEvent
 from training.data.adapters import AdapterError
 from training.data.dataset import (
     Pairs,
+    TrainingData,
     encode_sessions,
     epoch_batches,
     fingerprint,
@@ -30,7 +31,7 @@ from training.data.dataset import (
     prefix_pairs,
     prefix_targets,
 )
-from training.data.disk_dataset import DEFAULT_CACHE_ROOT, TrainingData, encode_file
+from training.data.disk_dataset import DEFAULT_CACHE_ROOT, encode_file
 from training.data.treatment import LoggedTreatment
 from training.evaluation.metrics import intent_metrics
 from training.evaluation.uplift import heldout_qini
@@ -200,7 +201,7 @@ def _fit(model: IntentRanker, data: TrainingData, config: TrainConfig) -> None:
         for batch in epoch_batches(pairs, config.batch_size, rng):
             loss = batch_loss(net, data, batch, config.max_len)
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
+            torch.autograd.backward(loss)
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimiser.step()
             schedule.step()
@@ -235,6 +236,6 @@ def evaluate(
         return {}
     probs, top_items = predict(model, heldout, pairs, config.max_len)
     intents, next_items = prefix_targets(heldout, pairs)
-    train_intents = np.concatenate(train_data.intents)
+    train_intents = np.concatenate(list(train_data.intents))
     popular = np.arange(FIRST_ID, FIRST_ID + model.config.top_k, dtype=np.int64)
     return intent_metrics(probs, intents, top_items, next_items, train_intents, popular)
