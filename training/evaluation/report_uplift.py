@@ -1,21 +1,23 @@
 """The uplift section of an evaluation report, when there is an uplift to evaluate.
 
-It needs three things, any of which may be absent: Qini curves (evaluation/uplift.py), a
-model with outcome heads, and sessions with a logged randomised incentive (today: the simulator's).
-Without them the report simply has no uplift section.
+It needs a model with outcome heads and sessions with a logged randomised incentive (today:
+the simulator's), both among the test sessions; without them the report simply has no
+uplift section.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from training.data.simulator import SimSession
+from training.data.treatment import session_key
+from training.evaluation import uplift
 from training.evaluation.evaluate import Evaluation
 from training.evaluation.report import Section
 
 
-def uplift_section(simulated: Sequence[Any]) -> Section:
+def uplift_section(simulated: Sequence[SimSession]) -> Section:
     """A report section for the held-out part of these simulated sessions."""
 
     def section(evaluation: Evaluation, out_dir: Path) -> str | None:
@@ -24,17 +26,12 @@ def uplift_section(simulated: Sequence[Any]) -> Section:
             return None
         if not hasattr(model, "outcome_head"):
             return None
-        try:
-            from training.data.treatment import session_key
-            from training.evaluation import uplift
-        except ImportError:
-            return None
         by_key = {session_key(s.events): s for s in simulated if s.events}
         keys = (session_key(events) for events in evaluation.test_sessions)
         heldout = [by_key[key] for key in keys if key in by_key]
         # A Qini curve needs both arms of the holdout among the test sessions.
         if len({bool(s.treated) for s in heldout}) < 2:
             return None
-        return str(uplift.qini_report(model, heldout, out_dir, vocab))
+        return uplift.qini_report(model, heldout, out_dir, vocab)
 
     return section
