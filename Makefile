@@ -68,7 +68,7 @@ tools: venv $(HELM) ## deployment linters: hadolint, kubernetes-validate (dev ex
 run: venv redis model ## serve on http://127.0.0.1:8000 with a private Redis
 	$(BIN)/witryna serve
 
-lint: venv ## ruff (lint and format) and mypy --strict on service/
+lint: venv ## ruff (lint and format) and mypy --strict on service/ and training/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

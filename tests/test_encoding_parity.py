@@ -16,8 +16,8 @@ import redis
 from service.model.runtime import ModelRuntime
 from service.schema import StoredEvent
 from service.storage.keys import events_key
-from training.dataset import encode_sessions, prefix_batch
-from training.simulator import simulate
+from training.data.dataset import encode_sessions, prefix_batch
+from training.data.simulator import simulate
 
 SEED = 11
 JSON = {"content-type": "application/json"}

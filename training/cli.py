@@ -18,7 +18,7 @@ DEFAULT_EPOCHS = 7
 
 def register(subparsers: Any) -> None:
     """Add ``train`` and ``export`` to an ``argparse`` subparsers object."""
-    from training.adapters import FORMATS
+    from training.data.adapters import FORMATS
 
     train = subparsers.add_parser(
         "train",
@@ -70,9 +70,9 @@ def register(subparsers: Any) -> None:
     )
     export.set_defaults(func=export_command)
 
-    from training.bench_models import add_parser as add_bench_models
-    from training.demo_catalogue import add_parser as add_demo_catalogue
-    from training.evaluate_cli import add_parser as add_evaluate
+    from training.data.demo_catalogue import add_parser as add_demo_catalogue
+    from training.evaluation.evaluate_cli import add_parser as add_evaluate
+    from training.model.bench_models import add_parser as add_bench_models
 
     add_evaluate(subparsers)
     add_bench_models(subparsers)
@@ -82,11 +82,11 @@ def register(subparsers: Any) -> None:
 def train_command(args: argparse.Namespace) -> int:
     import torch
 
-    from training import distributed
-    from training.adapters import AdapterError
-    from training.simulator import simulate
-    from training.train import train
-    from training.treatment import LoggedTreatment, logged_treatments
+    from training.data.adapters import AdapterError
+    from training.data.simulator import simulate
+    from training.data.treatment import LoggedTreatment, logged_treatments
+    from training.model import distributed
+    from training.model.train import train
 
     distributed.setup()  # under torchrun: join the ranks; otherwise nothing
     torch.set_num_threads(distributed.threads_per_process())
@@ -116,15 +116,15 @@ def train_command(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from training.train import TrainConfig
+    from training.model.train import TrainConfig
 
     return TrainConfig(epochs=args.epochs, seed=args.seed)
 
 
 def _train_from_file(args: argparse.Namespace) -> Any:
     """The ``TrainResult`` of the disk-backed path, or an exit status on a bad request."""
-    from training.adapters import AdapterError
-    from training.train import train_from_file
+    from training.data.adapters import AdapterError
+    from training.model.train import train_from_file
 
     try:
         paths, fmt = _paths_and_format(args)
@@ -136,8 +136,8 @@ def _train_from_file(args: argparse.Namespace) -> Any:
 
 def _finish(args: argparse.Namespace, result: Any) -> int:
     """Rank 0 writes the checkpoint and prints the metrics; an int is an exit status."""
-    from training import distributed
-    from training.train import save_checkpoint
+    from training.model import distributed
+    from training.model.checkpoint import save_checkpoint
 
     if isinstance(result, int):
         return result
@@ -157,7 +157,7 @@ def _finish(args: argparse.Namespace, result: Any) -> int:
 
 def _read_data(args: argparse.Namespace, progress: bool) -> tuple[list[Any], str]:
     """Sessions of ``--data``/``--events``; raises ``AdapterError`` on a bad request."""
-    from training.adapters import read_sessions
+    from training.data.adapters import read_sessions
 
     paths, fmt = _paths_and_format(args)
     sessions = list(read_sessions(paths, fmt, args.map, progress=progress))
@@ -166,7 +166,7 @@ def _read_data(args: argparse.Namespace, progress: bool) -> tuple[list[Any], str
 
 
 def _paths_and_format(args: argparse.Namespace) -> tuple[list[Path], str]:
-    from training.adapters import AdapterError
+    from training.data.adapters import AdapterError
 
     if args.events is not None:
         if args.data:
@@ -178,7 +178,7 @@ def _paths_and_format(args: argparse.Namespace) -> tuple[list[Path], str]:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from training.export import ParityError, export
+    from training.model.export import ParityError, export
 
     try:
         artefact = export(args.checkpoint, args.models_dir, args.name, half=args.half)

@@ -1,23 +1,49 @@
-"""The one progress bar of every long command: load-catalog, bench and training's."""
+"""The one progress bar of every long command: load-catalog, the benchmark and training.
+
+On stderr, redrawn sparingly off a terminal. Most work arrives in chunks of varying size
+(bytes, rows, prefixes, batches), so ``bar`` returns the bar itself to be driven by hand
+(``update(n)``); it is a context manager, and with ``enabled=False`` a silent one.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
-from typing import Never, TypeVar
+from typing import NoReturn, TypeVar
 
 from tqdm import tqdm
 
 T = TypeVar("T")
 
-
-def progress(
-    items: Iterable[T], *, desc: str, total: int | None = None, unit: str = "it"
-) -> Iterator[T]:
-    """``items``, with a bar on stderr that goes away when done; silent when not a terminal
-    only if tqdm decides so (it still prints a final line, which logs keep)."""
-    yield from tqdm(items, desc=desc, total=total, unit=unit, leave=False, dynamic_ncols=True)
+# Off a terminal (CI logs) a bar redraws every few seconds rather than every step.
+_TERMINAL_INTERVAL_S, _LOG_INTERVAL_S = 0.1, 5.0
 
 
-def bar(*, desc: str, total: int, unit: str = "it") -> tqdm[Never]:
-    """A bar advanced by hand (``bar.update(n)``), for work that comes in chunks."""
-    return tqdm(desc=desc, total=total, unit=unit, leave=False, dynamic_ncols=True)
+def bar(
+    *,
+    total: int,
+    desc: str | None = None,
+    unit: str = "it",
+    enabled: bool = True,
+    unit_scale: bool = False,
+    unit_divisor: int = 1000,
+) -> tqdm[NoReturn]:
+    """A bar to ``total``; ``unit_scale`` writes large counts as k/M (``unit_divisor`` 1024
+    for bytes)."""
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        unit_scale=unit_scale,
+        unit_divisor=unit_divisor,
+        disable=not enabled,
+        mininterval=_TERMINAL_INTERVAL_S if sys.stderr.isatty() else _LOG_INTERVAL_S,
+    )
+
+
+def progress(items: Iterable[T], *, total: int, desc: str, unit: str = "it") -> Iterator[T]:
+    """``items``, counted one by one on a bar."""
+    with bar(total=total, desc=desc, unit=unit) as shown:
+        for item in items:
+            yield item
+            shown.update(1)

@@ -13,7 +13,7 @@ import pytest
 from service.decision.experiments import assign, bucket, wilson
 from service.decision.policy import load, parse
 from tests._support.stack import Backend, Service, on_one_redis, wait_for
-from training.simulator import simulate
+from training.data.simulator import simulate
 
 # Chi-square critical value, 1 degree of freedom, p = 0.001.
 CHI2_1DF_999 = 10.828

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 import httpx
 import msgspec
 
-from training.simulator import simulate
+from training.data.simulator import simulate
 
 SEED = 5
 KINDS = ("buyer", "hesitant", "browser", "help_seeker")

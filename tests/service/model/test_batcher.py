@@ -11,7 +11,7 @@ import pytest
 from service.model import encoding
 from service.model.batcher import MicroBatcher, Row
 from service.model.runtime import ModelRuntime
-from training.simulator import simulate
+from training.data.simulator import simulate
 
 SEED = 3
 

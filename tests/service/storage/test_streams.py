@@ -12,7 +12,7 @@ import httpx
 
 from service.storage.keys import field_key
 from tests._support.stack import ROOT, Backend, RedisClient, wait_for
-from training.events_jsonl import read_events_jsonl
+from training.data.events_jsonl import read_events_jsonl
 
 
 def test_exported_events_and_decisions_read_back_for_training(

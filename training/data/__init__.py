@@ -1,0 +1,1 @@
+"""The data stage: clickstream readers, the shopper simulator, labels and encoded sessions."""

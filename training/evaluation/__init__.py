@@ -1,0 +1,1 @@
+"""The evaluation stage: metrics, baselines, Qini curves, bootstrap intervals and reports."""

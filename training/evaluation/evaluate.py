@@ -1,0 +1,223 @@
+"""`witryna evaluate`: the Transformer against baselines, all measured in one run, one split.
+
+Sessions are split by start time (older to train, newest to test); the Transformer and
+every baseline learn from the same training sessions and are scored on the same test
+prefixes, with the same labels (training.data.labels) and the same vocabulary.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.cli.progress import bar as progress_bar
+from service.model.encoding import Vocabulary
+from service.schema import StoredEvent
+from training.data.dataset import (
+    EncodedSessions,
+    Pairs,
+    encode_sessions,
+    prefix_pairs,
+    prefix_targets,
+)
+from training.data.labels import BUY, IGNORE
+from training.evaluation.baselines import (
+    LogisticBuy,
+    SessionKNN,
+    popular_items,
+    prefix_features,
+    recent_items,
+)
+from training.evaluation.bootstrap import difference_intervals
+from training.evaluation.comparison import (
+    BASE_RATE,
+    LOGISTIC,
+    POPULARITY,
+    RECENT,
+    SKNN,
+    TOP_K,
+    TRANSFORMER,
+    Scores,
+    Table,
+    Truth,
+    length_tables,
+    metric_table,
+)
+from training.model.checkpoint import load_checkpoint, model_from_checkpoint
+from training.model.intent_ranker import IntentRanker
+from training.model.train import (
+    TrainConfig,
+    predict,
+    split_by_time,
+    train,
+)
+
+
+@dataclass
+class Evaluation:
+    source: str
+    truth: Truth
+    scores: dict[str, Scores]
+    table: Table
+    by_length: dict[str, Table] = field(default_factory=dict)  # metric -> bucket -> method
+    bucket_sizes: dict[str, int] = field(default_factory=dict)
+    # metric -> baseline -> 95% interval of (baseline - Transformer), sessions resampled
+    intervals: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    model: IntentRanker | None = None
+    vocab: Vocabulary | None = None
+    test_sessions: list[Sequence[StoredEvent]] = field(default_factory=list)
+
+
+def run_evaluation(
+    sessions: Sequence[Sequence[StoredEvent]],
+    source: str,
+    config: TrainConfig,
+    checkpoint: Path | None = None,
+    treatments: Mapping[str, Any] | None = None,
+) -> Evaluation:
+    """``treatments`` (logged incentive holdout, by session key) also trains uplift heads."""
+    sessions = [events for events in sessions if events]
+    train_sessions, test_sessions = split_by_time(sessions, config.holdout)
+    if not train_sessions or not test_sessions:
+        raise ValueError(f"need sessions on both sides of the time split, got {len(sessions)}")
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    model, vocab, max_len = _transformer(train_sessions, config, checkpoint, treatments)
+    seconds["transformer_fit"] = time.perf_counter() - started
+    train_data = encode_sessions(train_sessions, vocab)
+    test_data = encode_sessions(test_sessions, vocab)
+    pairs = prefix_pairs(test_data.encoded)
+    truth = _truth(test_sessions, test_data, pairs)
+    started = time.perf_counter()
+    scores = {TRANSFORMER: _score_transformer(model, test_data, pairs, max_len, config.progress)}
+    seconds["transformer_score"] = time.perf_counter() - started
+    train_part, test_part = (train_sessions, train_data), (test_sessions, test_data)
+    scores.update(_baselines(train_part, test_part, pairs, config.progress, seconds))
+    evaluation = Evaluation(source, truth, scores, metric_table(truth, scores), model=model)
+    evaluation.by_length, evaluation.bucket_sizes = length_tables(truth, scores)
+    started = time.perf_counter()
+    evaluation.intervals = difference_intervals(truth, scores, truth.session)
+    seconds["bootstrap"] = time.perf_counter() - started
+    evaluation.data = _describe(source, train_sessions, test_sessions, train_data, truth, vocab)
+    evaluation.seconds, evaluation.test_sessions = seconds, list(test_sessions)
+    evaluation.vocab = vocab
+    evaluation.data["Transformer"] = (
+        f"checkpoint {checkpoint} (not checked against this test split)"
+        if checkpoint
+        else f"trained here on the train split, {config.epochs} epochs, seed {config.seed}"
+    )
+    return evaluation
+
+
+def _transformer(
+    train_sessions: Sequence[Sequence[StoredEvent]],
+    config: TrainConfig,
+    checkpoint: Path | None,
+    treatments: Mapping[str, Any] | None,
+) -> tuple[IntentRanker, Vocabulary, int]:
+    if checkpoint is not None:
+        saved = load_checkpoint(checkpoint)
+        vocab = Vocabulary(saved["items"], saved["categories"])
+        return model_from_checkpoint(saved), vocab, int(saved["max_len"])
+    # The split is done here; train() must not hold out a second time.
+    once = replace(config, holdout=0.0)
+    result = train(train_sessions, once, treatments) if treatments else train(train_sessions, once)
+    saved = result.checkpoint
+    return result.model, Vocabulary(saved["items"], saved["categories"]), int(saved["max_len"])
+
+
+def _score_transformer(
+    model: IntentRanker, data: EncodedSessions, pairs: Pairs, max_len: int, progress: bool
+) -> Scores:
+    chunk = 2048
+    p_buy, tops = [], []
+    with progress_bar(
+        total=len(pairs), desc="score Transformer", unit="prefix", enabled=progress
+    ) as bar:
+        for start in range(0, len(pairs), chunk):
+            probs, top_items = predict(model, data, pairs[start : start + chunk], max_len)
+            p_buy.append(probs[:, BUY].astype(np.float64))
+            tops.append(top_items)
+            bar.update(len(probs))
+    return Scores(np.concatenate(p_buy), np.concatenate(tops))
+
+
+Part = tuple[Sequence[Sequence[StoredEvent]], EncodedSessions]
+
+
+def _baselines(
+    train_part: Part, test_part: Part, pairs: Pairs, progress: bool, seconds: dict[str, float]
+) -> dict[str, Scores]:
+    """Popularity, SKNN, logistic regression and the base rate; fit times into ``seconds``."""
+    (train_sessions, train_data), (test_sessions, test_data) = train_part, test_part
+    n_items = max(int(seq[:, 0].max()) for seq in train_data.encoded + test_data.encoded) + 1
+    clock = time.perf_counter()
+    popular = popular_items(train_data.encoded, n_items, TOP_K)
+    knn = SessionKNN(train_data.encoded, n_items, k=100, top=TOP_K)
+    top_knn = np.zeros((len(pairs), TOP_K), dtype=np.int64)
+    top_recent = np.zeros((len(pairs), TOP_K), dtype=np.int64)
+    with progress_bar(
+        total=len(pairs), desc="score SKNN and recent items", unit="prefix", enabled=progress
+    ) as bar:
+        for row, (s, k) in enumerate(pairs):
+            ranked = knn.recommend_prefix(test_data.encoded[s], int(k))
+            top_knn[row, : len(ranked)] = ranked
+            ranked = recent_items(test_data.encoded[s], int(k), popular, TOP_K)
+            top_recent[row, : len(ranked)] = ranked
+            bar.update()
+    seconds["sknn_and_recent_fit_and_score"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    train_buy = np.concatenate(train_data.intents) == BUY
+    logistic = LogisticBuy().fit(prefix_features(train_sessions), train_buy)
+    p_logistic = logistic.predict(prefix_features(test_sessions))
+    seconds["logistic_fit_and_score"] = time.perf_counter() - clock
+    base = np.full(len(pairs), float(train_buy.mean()))
+    return {
+        POPULARITY: Scores(top_items=np.broadcast_to(popular, (len(pairs), len(popular)))),
+        RECENT: Scores(top_items=top_recent),
+        SKNN: Scores(top_items=top_knn),
+        LOGISTIC: Scores(p_buy=p_logistic),
+        BASE_RATE: Scores(p_buy=base),
+    }
+
+
+def _truth(sessions: Sequence[Sequence[StoredEvent]], data: EncodedSessions, pairs: Pairs) -> Truth:
+    intents, next_items = prefix_targets(data, pairs)
+    after_cart = np.array([sessions[s][k - 1].type == "add_to_cart" for s, k in pairs], dtype=bool)
+    buy, length, session = intents == BUY, pairs[:, 1].copy(), pairs[:, 0].copy()
+    return Truth(buy, after_cart.reshape(-1), next_items, length, session)
+
+
+def _describe(
+    source: str,
+    train_sessions: Sequence[Sequence[StoredEvent]],
+    test_sessions: Sequence[Sequence[StoredEvent]],
+    train_data: EncodedSessions,
+    truth: Truth,
+    vocab: Vocabulary,
+) -> dict[str, Any]:
+    split_ts = min(events[0].ts or 0.0 for events in test_sessions)
+    train_buy = np.concatenate(train_data.intents) == BUY
+    return {
+        "dataset": source,
+        "sessions (train / test)": f"{len(train_sessions)} / {len(test_sessions)}",
+        "events (train / test)": f"{sum(map(len, train_sessions))} / "
+        f"{sum(map(len, test_sessions))}",
+        "split: first test session starts": datetime.fromtimestamp(split_ts, UTC).isoformat(),
+        "test prefixes": len(truth.buy),
+        "test prefixes that buy later (label buy)": int(truth.buy.sum()),
+        "test prefixes ending in add_to_cart (of which buy)": f"{int(truth.after_cart.sum())} "
+        f"({int((truth.after_cart & truth.buy).sum())})",
+        "test prefixes with a next item in the vocabulary": int((truth.next_item != IGNORE).sum()),
+        "P(buy) base rate (train prefixes / test prefixes)": f"{train_buy.mean():.4f} / "
+        f"{truth.buy.mean():.4f}",
+        "vocabulary items": len(vocab.items),
+    }

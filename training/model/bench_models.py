@@ -1,0 +1,62 @@
+"""`witryna bench-models`: untrained models with large catalogues, for the inference benchmark.
+
+Speed does not depend on what the weights learned, only on the shapes, so a seeded random
+model with N items measures what serving an N-item catalogue costs. Each is exported
+through the same parity-checked path as a trained model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from service.model.encoding import FIRST_ID
+
+
+def checkpoint(items: int, seed: int) -> dict[str, Any]:
+    # Torch loads here, not at import: `witryna --help` and serving must not pay for it.
+    import torch
+
+    from training.model.checkpoint import CHECKPOINT_FORMAT
+    from training.model.intent_ranker import IntentRanker, ModelConfig
+
+    torch.manual_seed(seed)
+    names = [f"sku-{i:07d}" for i in range(items)]
+    categories = [f"cat-{i}" for i in range(24)]
+    model = IntentRanker(ModelConfig(item_vocab_size=items + FIRST_ID, category_vocab_size=26))
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "config": model.config.to_dict(),
+        "state_dict": model.state_dict(),
+        "items": names,
+        "categories": categories,
+        "popular_items": names[:50],
+        "metrics": {},
+        "data_fingerprint": f"random:{items}:{seed}",
+        "max_len": model.config.max_len,
+        "top_k": model.config.top_k,
+    }
+
+
+def command(args: argparse.Namespace) -> int:
+    from training.model.checkpoint import save_checkpoint
+    from training.model.export import export
+
+    for items in args.items:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = save_checkpoint(checkpoint(items, args.seed), Path(tmp) / "model.pt")
+            print(export(path, args.out, f"items-{items}"))
+    return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "bench-models",
+        help="export untrained models with large catalogues for `witryna bench`",
+    )
+    parser.add_argument("--items", type=int, nargs="+", default=[20_000, 1_000_000])
+    parser.add_argument("--out", type=Path, default=Path("build/bench-models"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=command)
