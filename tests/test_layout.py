@@ -157,3 +157,9 @@ def test_serving_loads_nothing_of_the_benchmark_or_training() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_imports_inside_functions_count(tmp_path: Path) -> None:
+    source = tmp_path / "late.py"
+    source.write_text("def f():\n    from training.model import train\n    import torch\n")
+    assert {"training.model", "training.model.train", "torch"} <= imported(source, "late")
