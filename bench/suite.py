@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import random
+import secrets
 import statistics
 import subprocess
 import sys
@@ -49,6 +50,27 @@ def _on_server_core() -> None:
 class LocalStack(Struct, frozen=True):
     url: str
     redis_pid: int
+    keys: Keys
+
+
+class Keys(Struct, frozen=True):
+    """The keys the benchmark calls with: the site key on the storefront's routes, as
+    witryna.js does, and the secret key for what else it reads."""
+
+    site: str = ""
+    secret: str = ""
+
+    @classmethod
+    def generated(cls) -> Keys:
+        return cls(f"site_{secrets.token_urlsafe(24)}", f"secret_{secrets.token_urlsafe(32)}")
+
+    @classmethod
+    def of(cls, settings: Settings) -> Keys:
+        return cls(next(iter(settings.site_key_list), ""), next(iter(settings.secret_key_list), ""))
+
+    def on(self, url: str) -> str:
+        """``url`` with the site key as its query, for the load generator."""
+        return f"{url}?key={self.site}" if self.site else url
 
 
 @contextmanager
@@ -57,11 +79,14 @@ def local_stack(settings: Settings) -> Iterator[LocalStack]:
 
     The load comes from another process on the other core, as a storefront's would.
     """
+    keys = Keys.generated()
     with RedisServer() as redis:
         os.sched_setaffinity(redis.pid, {SERVER_CPU})
         port = free_port()
         env = {
             **os.environ,
+            "WITRYNA_SITE_KEYS": keys.site,
+            "WITRYNA_SECRET_KEYS": keys.secret,
             "WITRYNA_REDIS_URL": redis.url,
             "WITRYNA_LOG_LEVEL": "WARNING",
             "WITRYNA_BENCH_ROUTES": "1",
@@ -74,7 +99,7 @@ def local_stack(settings: Settings) -> Iterator[LocalStack]:
         url = f"http://127.0.0.1:{port}"
         try:
             wait_ready(url, server)
-            yield LocalStack(url, redis.pid)
+            yield LocalStack(url, redis.pid, keys)
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -125,16 +150,18 @@ def summary(latencies: list[float]) -> dict[str, float]:
     }
 
 
-def measure(url: str, args: argparse.Namespace, items: list[str]) -> dict[str, Any]:
+def measure(url: str, args: argparse.Namespace, items: list[str], keys: Keys) -> dict[str, Any]:
     bodies = page_views(items, args.visitors, args.seed)
+    site = {"key": keys.site} if keys.site else {}
     with httpx.Client(base_url=url, timeout=5.0) as client:
         floor = timed("floor GET /healthz", args.requests, lambda: client.get("/healthz"))
         decision = timed(
             "POST /v1/page-views",
             args.requests,
-            lambda: client.post("/v1/page-views", json=next(bodies)),
+            lambda: client.post("/v1/page-views", params=site, json=next(bodies)),
         )
-        ready = client.get("/readyz").json()
+        secret = {"Authorization": f"Bearer {keys.secret}"}
+        ready = client.get("/readyz", headers=secret).json()
     full, base = summary(decision), summary(floor)
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -208,26 +235,27 @@ def cpu_meter(url: str, redis_pid: int | None) -> bench_cpu.CpuMeter | None:
 
 
 def measure_all(
-    url: str, args: argparse.Namespace, items: list[str], redis_pid: int | None = None
+    url: str, args: argparse.Namespace, items: list[str], keys: Keys, redis_pid: int | None = None
 ) -> dict[str, Any]:
-    result = measure(url, args, items)
+    result = measure(url, args, items, keys)
     if args.rates is not None:
         with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as bodies:
             generator = page_views(items, args.visitors, args.seed)
             bodies.writelines(json.dumps(next(generator)) + "\n" for _ in range(5000))
+        meter = cpu_meter(url, redis_pid)
         runs = bench_load.load_runs(
-            url, Path(bodies.name), args.rates, args.seconds, meter=cpu_meter(url, redis_pid)
+            keys.on(url), Path(bodies.name), args.rates, args.seconds, meter=meter
         )
         result["load"] = runs
         result["saturation_ratio"] = bench_load.saturation_ratio(runs)
         result["slice_ratios"] = bench_load.slice_ratios(runs)
         if args.profile:
-            result["profile"] = profile(url, Path(bodies.name), args.seconds)
+            result["profile"] = profile(url, keys, Path(bodies.name), args.seconds)
         os.unlink(bodies.name)
     return result
 
 
-def profile(url: str, bodies: Path, seconds: float) -> dict[str, Any]:
+def profile(url: str, keys: Keys, bodies: Path, seconds: float) -> dict[str, Any]:
     """py-spy on the server worker while page views saturate it."""
     port = int(url.rsplit(":", 1)[1])
     parent = bench_profile.server_pid(port)
@@ -235,7 +263,7 @@ def profile(url: str, bodies: Path, seconds: float) -> dict[str, Any]:
         raise RuntimeError(f"no `witryna serve --port {port}` on this machine to profile")
     raw = Path(tempfile.mkdtemp()) / "profile.txt"
     spy = bench_profile.record(bench_profile.worker_pid(parent), seconds, raw)
-    bench_load.drive(url, bench_load.PAGE_VIEWS, bodies, 0.0, seconds)
+    bench_load.drive(keys.on(url), bench_load.PAGE_VIEWS, bodies, 0.0, seconds)
     spy.join(timeout=seconds + 30)
     return bench_profile.summarise(raw)
 
@@ -245,10 +273,10 @@ def run(args: argparse.Namespace) -> int:
     manifest = read_manifest(current_artefact(Path(settings.models_dir), settings.model_name))
     items = manifest.items[:500]
     if args.url:
-        result = measure_all(args.url.rstrip("/"), args, items)
+        result = measure_all(args.url.rstrip("/"), args, items, Keys.of(settings))
     else:
         with local_stack(settings) as stack:
-            result = measure_all(stack.url, args, items, stack.redis_pid)
+            result = measure_all(stack.url, args, items, stack.keys, stack.redis_pid)
     if args.inference_models is not None and args.inference_models.is_dir():
         result["inference"] = bench_inference.compare(
             args.inference_models, args.inference_seconds, settings.ort_threads, settings.device

@@ -76,6 +76,18 @@ def add_arguments(parser: Any) -> None:
         help="the experiment the marketer dashboard polls",
     )
     group.add_argument(
+        "--site-key",
+        default="",
+        env_var="LOAD_SITE_KEY",
+        help="the service's site key, sent by the shoppers as witryna.js would",
+    )
+    group.add_argument(
+        "--secret-key",
+        default="",
+        env_var="LOAD_SECRET_KEY",
+        help="a secret key, for the shop backend's calls (identify, profile, experiments)",
+    )
+    group.add_argument(
         "--journeys-json",
         default="",
         help="write requests and failures per user class to this JSON file",
@@ -162,6 +174,9 @@ class Shopper(FastHttpUser):
     def on_start(self) -> None:
         options = self.environment.parsed_options
         self.shop: Shop = load_shop(getattr(options, "manifest", "") or None)
+        # The storefront's calls carry the site key; the shop backend's the secret key.
+        self.site = {"Authorization": f"Bearer {getattr(options, 'site_key', '')}"}
+        self.secret = {"Authorization": f"Bearer {getattr(options, 'secret_key', '')}"}
         self.rng = random.Random()
         self.visitor = new_id(self.prefix)
         self.session = new_id("s")
@@ -192,13 +207,13 @@ class Shopper(FastHttpUser):
         if (ts := self.stamp()) is not None:
             body["ts"] = ts
         with self.client.post(
-            PAGE_VIEWS, json=body, name=PAGE_VIEWS, catch_response=True
+            PAGE_VIEWS, json=body, headers=self.site, name=PAGE_VIEWS, catch_response=True
         ) as response:
             check_decision(response)
 
     def send(self, batch: list[dict[str, Any]]) -> None:
         with self.client.post(
-            EVENTS, json={"events": batch}, name=EVENTS, catch_response=True
+            EVENTS, json={"events": batch}, headers=self.site, name=EVENTS, catch_response=True
         ) as response:
             check_status(response, 202, accepted=len(batch))
 
@@ -347,6 +362,7 @@ class ReturningCustomer(Shopper):
         with self.client.put(
             f"/v1/visitors/{visitor}/consent",
             json={"consent": True},
+            headers=self.site,
             name=CONSENT,
             catch_response=True,
         ) as response:
@@ -356,6 +372,7 @@ class ReturningCustomer(Shopper):
         with self.client.post(
             IDENTIFY,
             json={"visitor_id": visitor, "customer_id": self.customer},
+            headers=self.secret,
             name=IDENTIFY,
             catch_response=True,
         ) as response:
@@ -363,7 +380,10 @@ class ReturningCustomer(Shopper):
 
     def profile(self) -> None:
         with self.client.get(
-            f"/v1/visitors/{self.customer}/profile", name=PROFILE, catch_response=True
+            f"/v1/visitors/{self.customer}/profile",
+            headers=self.secret,
+            name=PROFILE,
+            catch_response=True,
         ) as response:
             check_status(response, 200, person_id=self.customer)
 
@@ -445,7 +465,10 @@ class MarketerDashboard(Shopper):
     def poll(self) -> None:
         experiment = self.environment.parsed_options.experiment_id
         with self.client.get(
-            f"/v1/experiments/{experiment}", name=EXPERIMENT, catch_response=True
+            f"/v1/experiments/{experiment}",
+            headers=self.secret,
+            name=EXPERIMENT,
+            catch_response=True,
         ) as response:
             check_status(response, 200)
         with self.client.get(READYZ, name=READYZ, catch_response=True) as response:

@@ -53,7 +53,8 @@ def main(argv: list[str]) -> int:
     if args.url:
         return run_locust(args, args.url, extra, locust_env)
     with local_stack(Settings.from_env()) as stack:
-        return run_locust(args, stack.url, extra, locust_env)
+        keys = {"LOAD_SITE_KEY": stack.keys.site, "LOAD_SECRET_KEY": stack.keys.secret}
+        return run_locust(args, stack.url, extra, {**locust_env, **keys})
 
 
 if __name__ == "__main__":

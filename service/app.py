@@ -9,6 +9,7 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
 from service.http import problems
+from service.http.auth import Guard, Keys
 from service.http.routes import routes
 from service.services import Services
 from service.settings import Settings
@@ -24,6 +25,7 @@ def create_app(settings: Settings) -> Litestar:
     cors = CORSConfig(allow_origins=origins, allow_headers=["content-type"], max_age=600)
     return Litestar(
         route_handlers=routes(services),
+        guards=[Guard(Keys.of(settings))],
         middleware=[services.metrics.timing],
         cors_config=cors if origins else None,
         on_startup=[services.start],

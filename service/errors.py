@@ -13,9 +13,10 @@ class WitrynaError(Exception):
     status_code = 500
     title = "Internal error"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = headers
 
 
 class MalformedBody(WitrynaError):
@@ -33,6 +34,21 @@ class InvalidBody(WitrynaError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class MissingKey(WitrynaError):
+    """No credential, or one that is none of this service's keys."""
+
+    status_code = 401
+    title = "Key required"
+
+
+class WrongKey(WitrynaError):
+    """A real key of the wrong kind: a site key where a secret key is needed, or a site key
+    asking about someone else."""
+
+    status_code = 403
+    title = "Key not allowed here"
 
 
 class BufferFull(WitrynaError):

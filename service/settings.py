@@ -14,6 +14,8 @@ from service.errors import ConfigError
 
 PREFIX = "WITRYNA_"
 ORIGIN = re.compile(r"^(\*|https?://[^/\s]+)$")
+KEY = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+SECRETS = frozenset({"secret_keys", "site_keys", "identify_secret"})
 
 Port = Annotated[int, Meta(ge=0, le=65535)]
 Positive = Annotated[int, Meta(ge=1)]
@@ -59,6 +61,16 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Shop origins allowed to call from the browser, comma-separated ("*" for any); empty: none.
     cors_origins: str = ""
+    # Secret keys, comma-separated (several at once while one is rotated out): the shop's
+    # servers and operators send one as "Authorization: Bearer <key>". None: only the public
+    # routes and the storefront's answer.
+    secret_keys: str = ""
+    # Publishable site keys, comma-separated: witryna.js sends one as ?key=. Anyone may see
+    # them; they allow the storefront routes only.
+    site_keys: str = ""
+    # Signs links made from the browser: the shop's backend signs (visitor id, customer id,
+    # expiry) with it and witryna.js passes the token on. Unset: only secret keys link ids.
+    identify_secret: str = ""
     # How long witryna.js waits for a decision before it leaves the shop's default content.
     sdk_timeout_ms: Annotated[int, Meta(ge=10, le=10_000)] = 150
     # Serves the demo store at /demo.
@@ -70,6 +82,19 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
         for origin in self.cors_origin_list:
             if not ORIGIN.match(origin):
                 raise ValueError(f"{origin!r} is not an origin such as https://shop.example")
+        for key in (*self.secret_key_list, *self.site_key_list):
+            if not KEY.match(key):
+                raise ValueError("a key is 16 to 128 letters, digits, '_' or '-'")
+        if set(self.secret_key_list) & set(self.site_key_list):
+            raise ValueError("a key cannot be both a secret key and a site key")
+
+    @property
+    def secret_key_list(self) -> list[str]:
+        return _listed(self.secret_keys)
+
+    @property
+    def site_key_list(self) -> list[str]:
+        return _listed(self.site_keys)
 
     @property
     def cors_origin_list(self) -> list[str]:
@@ -92,5 +117,15 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
             try:
                 msgspec.convert({name: values[name]}, cls, strict=False)
             except msgspec.ValidationError as exc:
-                raise ConfigError(f"{variable}={values[name]!r}: {exc}") from exc
-        return msgspec.convert(values, cls, strict=False)
+                # Keys are secrets: a bad one is named, never echoed into a log.
+                shown = "…" if name in SECRETS else repr(values[name])
+                raise ConfigError(f"{variable}={shown}: {exc}") from exc
+        try:
+            return msgspec.convert(values, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            # Each variable passed alone: what fails is how two of them go together.
+            raise ConfigError(f"WITRYNA_* settings together: {exc}") from exc
+
+
+def _listed(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]

@@ -15,7 +15,15 @@ from service.model.manifest import Manifest, current_artefact, read_manifest
 from service.storage.log_writer import LOG_INTERVAL_S
 from service.storage.server import RedisServer
 from tests._support.cluster import LocalCluster
-from tests._support.stack import MODEL_NAME, MODELS, SERVICE_ENV, Backend, RedisClient, Service
+from tests._support.stack import (
+    MODEL_NAME,
+    MODELS,
+    SECRET,
+    SERVICE_ENV,
+    Backend,
+    RedisClient,
+    Service,
+)
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +101,7 @@ def backend_service(backend: Backend, request: pytest.FixtureRequest) -> Service
 
 @pytest.fixture
 def http(backend_service: Service, redis_client: RedisClient) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=backend_service.url, timeout=10.0) as client:
+    with httpx.Client(base_url=backend_service.url, headers=SECRET, timeout=10.0) as client:
         yield client
 
 

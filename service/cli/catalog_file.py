@@ -46,11 +46,11 @@ def _chunks(items: list[ItemUpdate]) -> Iterator[list[ItemUpdate]]:
         yield items[start : start + BATCH]
 
 
-def _put(url: str, chunk: list[ItemUpdate]) -> None:
+def _put(url: str, key: str, chunk: list[ItemUpdate]) -> None:
     request = urllib.request.Request(
         f"{url.rstrip('/')}/v1/catalog/items",
         data=_encode(ItemBatch(items=chunk)),
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", "authorization": f"Bearer {key}"},
         method="PUT",
     )
     try:
@@ -62,11 +62,14 @@ def _put(url: str, chunk: list[ItemUpdate]) -> None:
         raise ConfigError(f"{url} cannot be reached: {exc.reason}") from None
 
 
-def load(path: Path, url: str) -> int:
+def load(path: Path, url: str, key: str) -> int:
+    """Upsert the items of ``path`` through the service at ``url``, with the secret ``key``."""
+    if not key:
+        raise ConfigError("the catalogue needs a secret key: pass --key or set WITRYNA_SECRET_KEYS")
     items = read(path)
     with bar(desc="catalogue", total=len(items), unit="item") as progress:
         for chunk in _chunks(items):
-            _put(url, chunk)
+            _put(url, key, chunk)
             progress.update(len(chunk))
     print(f"{len(items)} items loaded into {url}")
     return 0

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from service.cli import keys
 from service.errors import ConfigError, WitrynaError
 from service.model.manifest import current_artefact
 from service.settings import Settings
@@ -62,7 +63,8 @@ def publish(args: argparse.Namespace) -> int:
 def load_catalog(args: argparse.Namespace) -> int:
     from service.cli.catalog_file import load
 
-    return load(args.file, args.url)
+    key = args.key or next(iter(Settings.from_env().secret_key_list), "")
+    return load(args.file, args.url, key)
 
 
 def export_events(args: argparse.Namespace) -> int:
@@ -107,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     catalog_parser.add_argument("file", type=Path, help='{"items": [...]}, a list, or JSONL')
     catalog_parser.add_argument("--url", default="http://127.0.0.1:8000", help="the service")
+    catalog_parser.add_argument("--key", help="a secret key (default: WITRYNA_SECRET_KEYS' first)")
     catalog_parser.set_defaults(func=load_catalog)
 
     export_parser = commands.add_parser(
@@ -116,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_parser.add_argument("--decisions", type=Path, help="also write decisions here")
     export_parser.add_argument("--redis-url", help="default WITRYNA_REDIS_URL")
     export_parser.set_defaults(func=export_events)
+    keys.add_parser(commands)
 
     for entry in entry_points(group="witryna.commands"):
         try:

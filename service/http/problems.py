@@ -32,7 +32,7 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str
         errors = [{"field": exc.field, "message": exc.message}]
         return _problem(exc.status_code, exc.title, exc.detail, errors=errors)
     if isinstance(exc, WitrynaError):
-        return _problem(exc.status_code, exc.title, exc.detail)
+        return _problem(exc.status_code, exc.title, exc.detail, headers=exc.headers)
     if isinstance(exc, HTTPException):
         return _problem(exc.status_code, str(exc.detail), str(exc.detail))
     if isinstance(exc, UNREACHABLE):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import html
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +58,24 @@ def sdk_file(settings: Settings) -> StaticFile:
     return StaticFile.of(served.encode(), ".js")
 
 
-def demo_files() -> dict[str, StaticFile]:
+SITE_KEY_META = '<meta name="witryna-site-key" content="">'
+
+
+def demo_files(settings: Settings) -> dict[str, StaticFile]:
+    """The demo store's files; its page carries the first site key, which is publishable."""
     folder = STATIC / "demo"
+    files = {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+    key = html.escape(next(iter(settings.site_key_list), ""))
+    page = files["index.html"].decode()
+    if SITE_KEY_META not in page:
+        raise RuntimeError(f"the demo page has lost its {SITE_KEY_META!r}")
+    files["index.html"] = page.replace(
+        SITE_KEY_META, SITE_KEY_META.replace('""', f'"{key}"')
+    ).encode()
     return {
-        path.name: StaticFile.of(path.read_bytes(), path.suffix)
-        for path in sorted(folder.iterdir())
-        if path.suffix in MEDIA_TYPES
+        name: StaticFile.of(body, Path(name).suffix)
+        for name, body in files.items()
+        if Path(name).suffix in MEDIA_TYPES
     }
 
 
@@ -76,7 +89,7 @@ def routes(settings: Settings) -> list[HTTPRouteHandler]:
 
     if not settings.demo:
         return [sdk_route]
-    demo = demo_files()
+    demo = demo_files(settings)
 
     # Litestar treats /demo and /demo/ alike; the page names its files by absolute path.
     @get("/demo", include_in_schema=False)

@@ -8,8 +8,11 @@ import msgspec
 from litestar import Request, delete, get, post, put
 from litestar.handlers import HTTPRouteHandler
 
+from service.errors import WrongKey
 from service.http import bodies
+from service.http.auth import caller, check_link_token
 from service.http.openapi import json_body
+from service.http.owners import Owner
 from service.http.parts import Parts
 from service.storage.identity import Consent, Erased, Identify, Linked, Profile
 
@@ -20,10 +23,15 @@ consent_decoder = msgspec.json.Decoder(Consent)
 def routes(parts: Parts) -> list[HTTPRouteHandler]:
     @post("/v1/identify", status_code=200, tags=["visitors"], operation_class=json_body(Identify))
     async def identify(request: Request[Any, Any, Any]) -> Linked:
-        """Link an anonymous id to a customer id: from then on they are one person."""
-        return await parts.identities.identify(
-            bodies.decode(identify_decoder, await request.body())
-        )
+        """Link an anonymous id to a customer id: from then on they are one person.
+
+        With a secret key from the shop's servers, or from the browser with the site key and
+        a token the shop's backend signed (docs/security.md)."""
+        link = bodies.decode(identify_decoder, await request.body())
+        if caller(request) is not Owner.SECRET:
+            secret = parts.settings.identify_secret
+            check_link_token(secret, link.visitor_id, link.customer_id, link.token, link.expires)
+        return await parts.identities.identify(link)
 
     @put(
         "/v1/visitors/{visitor_id:str}/consent",
@@ -33,7 +41,13 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
     async def consent(visitor_id: str, request: Request[Any, Any, Any]) -> Consent:
         """Without consent nothing of the visitor is stored and pages show default content."""
         choice = bodies.decode(consent_decoder, await request.body())
-        await parts.identities.set_consent(bodies.visitor_id(visitor_id), choice.consent)
+        visitor = bodies.visitor_id(visitor_id)
+        if caller(request) is not Owner.SECRET and await parts.identities.is_known(visitor):
+            raise WrongKey(
+                f"{visitor!r} is linked to a person: their consent needs a secret key; the site "
+                "key may change it only for an anonymous id of its own"
+            )
+        await parts.identities.set_consent(visitor, choice.consent)
         return choice
 
     @get("/v1/visitors/{visitor_id:str}/profile", tags=["visitors"])

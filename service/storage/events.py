@@ -158,14 +158,14 @@ class EventStore:
             self._buffer(events, strict=True)
             return Written(buffered=len(events), kept=[])
         try:
-            kept = await self._write_checked(events)
+            kept = await self.write_checked(events)
         except UNREACHABLE as exc:
             log.warning("redis unreachable, %d events buffered: %s", len(events), exc)
             self._buffer(events, strict=True)
             return Written(buffered=len(events), kept=[])
         return Written(buffered=0, kept=kept)
 
-    async def _write_checked(self, events: Sequence[StoredEvent]) -> list[StoredEvent]:
+    async def write_checked(self, events: Sequence[StoredEvent]) -> list[StoredEvent]:
         """Write, then take back what an erasure has overtaken; returns the events kept."""
         written = await self._write(events)
         try:
@@ -237,7 +237,7 @@ class EventStore:
                 return True
             batch = list(self.pending)
             try:
-                kept = await self._write_checked(batch)
+                kept = await self.write_checked(batch)
             except UNREACHABLE:
                 return False
             for _ in batch:

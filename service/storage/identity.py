@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from typing import Annotated
 
 import msgspec
-from msgspec import Struct
+from msgspec import Meta, Struct
 
 from service.errors import WitrynaError
 from service.schema import StoredEvent, VisitorId
@@ -21,6 +22,7 @@ from service.storage.keys import (
     consent_key,
     erased_key,
     events_key,
+    moving_key,
     person_keys,
     profile_key,
 )
@@ -35,6 +37,10 @@ PRICE_BANDS = ((25.0, "budget"), (100.0, "mid"), (float("inf"), "premium"))
 class Identify(Struct, forbid_unknown_fields=True, kw_only=True):
     visitor_id: VisitorId
     customer_id: VisitorId
+    # From a browser: the shop backend's signature of the link and when it stops being good
+    # (service/http/auth.py, docs/security.md). A secret-key caller needs neither.
+    token: Annotated[str, Meta(pattern="^[0-9a-f]{64}$")] | None = None
+    expires: Annotated[int, Meta(ge=0)] | None = None
 
 
 class Linked(Struct, kw_only=True):
@@ -73,6 +79,11 @@ class Erased(Struct, kw_only=True):
     ids: list[str]
     keys: int
     stream_entries: int
+
+
+class UnknownVisitor(WitrynaError):
+    status_code = 404
+    title = "Unknown visitor"
 
 
 class LinkConflict(WitrynaError):
@@ -129,35 +140,57 @@ class Identities:
         return visitor if person is None else text(person)
 
     async def identify(self, request: Identify) -> Linked:
-        """Link an anonymous id to a customer, once; its events move to the customer."""
+        """Link an anonymous id to a customer, once; its events move to the customer.
+
+        The link and the move to the id's own moving key are one script. Writing the moved
+        events to the customer comes after: if Redis fails there the caller gets a 503, and
+        asking again finishes the move, with nothing lost or written twice.
+        """
         visitor, customer = request.visitor_id, request.customer_id
         if visitor == customer:
             return Linked(
                 visitor_id=visitor, customer_id=customer, merged_events=0, already_linked=True
             )
         if await self.client.exists(alias_key(customer)):
-            raise LinkConflict(f"customer_id {customer!r} is itself linked to another id")
-        reply = await self._take(
-            keys=[alias_key(visitor), events_key(visitor), profile_key(visitor)],
-            args=[customer, self.store.ttl_s],
-        )
-        if text(reply[0]) == "linked":
-            owner = text(reply[1])
-            if owner != customer:
-                raise LinkConflict(f"visitor_id {visitor!r} is linked to another customer")
-            return Linked(
-                visitor_id=visitor, customer_id=customer, merged_events=0, already_linked=True
+            raise LinkConflict(
+                f"customer_id {customer!r} is itself linked to another id: link to that one"
             )
-        moved = [decode_event(raw) for raw in reply[1::2]]
+        keys = [alias_key(visitor), events_key(visitor), profile_key(visitor)]
+        keys += [moving_key(visitor), aliases_key(visitor)]
+        reply = await self._take(keys=keys, args=[customer, self.store.ttl_s])
+        kind = text(reply[0])
+        if kind == "person":
+            raise LinkConflict(
+                f"visitor_id {visitor!r} has other ids linked to it, so it cannot be linked "
+                f"to {customer!r}: link those ids to {customer!r} instead"
+            )
+        if kind == "linked" and text(reply[1]) != customer:
+            raise LinkConflict(f"visitor_id {visitor!r} is linked to another customer")
+        moving = [decode_event(raw) for raw in reply[2 if kind == "linked" else 1 :]]
+        await self._finish_move(visitor, customer, moving)
+        return Linked(
+            visitor_id=visitor,
+            customer_id=customer,
+            # A finished move counts once: a link asked again (or at once from another
+            # device) may help write the same events, but does not count them again.
+            merged_events=len(moving) if kind == "moved" else 0,
+            already_linked=kind == "linked",
+        )
+
+    async def _finish_move(self, visitor: str, customer: str, moving: list[StoredEvent]) -> None:
         pipe = self.client.pipeline(transaction=False)
         pipe.sadd(aliases_key(customer), visitor)
         pipe.expire(aliases_key(customer), self.store.ttl_s)
         await pipe.execute()
-        # Replayed as the customer's own: merged in time order, duplicates dropped.
-        await self.store.append_many([_as(event, customer) for event in moved])
-        return Linked(
-            visitor_id=visitor, customer_id=customer, merged_events=len(moved), already_linked=False
-        )
+        if moving:
+            # Replayed as the customer's own: merged in time order, duplicates dropped. Not
+            # buffered: until they are in Redis they stay in the moving key.
+            await self.store.write_checked([_as(event, customer) for event in moving])
+            await self.client.delete(moving_key(visitor))
+
+    async def is_known(self, visitor: str) -> bool:
+        """Whether ``visitor`` is linked to a person or is a person with linked ids."""
+        return bool(await self.client.exists(alias_key(visitor), aliases_key(visitor)))
 
     async def set_consent(self, visitor: str, consent: bool) -> None:
         if consent:
@@ -173,6 +206,8 @@ class Identities:
         pipe.smembers(aliases_key(person))
         pipe.get(consent_key(visitor))
         fields, members, linked, consent = await pipe.execute()
+        if not (fields or members or linked or consent is not None):
+            raise UnknownVisitor(f"nothing is kept about {visitor!r}")
         return describe(
             person,
             sorted(text(v) for v in linked),

@@ -28,9 +28,14 @@ def consent_key(visitor: str) -> str:
     return f"w:{{{visitor}}}:consent"
 
 
+def moving_key(visitor: str) -> str:
+    """A linked id's events on their way to its person: kept until they are written there."""
+    return f"w:{{{visitor}}}:moving"
+
+
 def person_keys(person: str) -> list[str]:
     return [events_key(person), profile_key(person), alias_key(person), aliases_key(person),
-            consent_key(person)]  # fmt: skip
+            consent_key(person), moving_key(person)]  # fmt: skip
 
 
 def erased_key(visitor: str) -> str:

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 # each instead of 20 at every 25 ms. Training reads the streams minutes later.
 LOG_INTERVAL_S = 0.1
 
+# Events, the decision they came with, and whether their purchases convert experiment arms.
+Logged = tuple[Sequence[StoredEvent], DecisionLog | None, bool]
+
 # The experiments' arms of a visitor under the policy being served: a purchase converts them.
 ArmsOf = Callable[[str], dict[str, str]]
 
@@ -33,13 +36,20 @@ class LogWriter:
         self.client = client
         self.backlog = backlog
         self.arms_of = arms_of
-        self._queued: list[tuple[Sequence[StoredEvent], DecisionLog | None]] = []
+        self._queued: list[Logged] = []
         # Written batches still to be checked against erasures (service/storage/streams.py).
         self._unchecked: deque[tuple[Logs, list[Any]]] = deque()
 
-    def record(self, events: Sequence[StoredEvent], decision: DecisionLog | None) -> None:
-        """Queue events and a decision for the streams, exposures and conversions."""
-        self._queued.append((events, decision))
+    def record(
+        self,
+        events: Sequence[StoredEvent],
+        decision: DecisionLog | None,
+        *,
+        converts: bool = False,
+    ) -> None:
+        """Queue events and a decision for the streams and exposures; the purchases among
+        ``events`` convert experiment arms only with ``converts`` (a trusted sender)."""
+        self._queued.append((events, decision, converts))
 
     async def write_forever(self, interval_s: float = LOG_INTERVAL_S) -> None:
         while True:
@@ -60,15 +70,15 @@ class LogWriter:
         self._unchecked.append((logs, written))
         await self._forget_erased()
 
-    def _logs_of(self, batch: list[tuple[Sequence[StoredEvent], DecisionLog | None]]) -> Logs:
+    def _logs_of(self, batch: list[Logged]) -> Logs:
         logs = Logs()
-        for events, decision in batch:
+        for events, decision, converts in batch:
             logs.events(events)
             if decision is not None:
                 logs.decision(decision)
                 for experiment, arm in decision.experiments.items():
                     logs.member(exposed_key(experiment, arm), decision.visitor_id, decision.ts)
-            for event in events:
+            for event in events if converts else ():
                 if event.type == "purchase":
                     for experiment, arm in self.arms_of(event.visitor_id).items():
                         logs.member(
@@ -76,9 +86,7 @@ class LogWriter:
                         )
         return logs
 
-    def _requeue(
-        self, batch: list[tuple[Sequence[StoredEvent], DecisionLog | None]], exc: Exception
-    ) -> None:
+    def _requeue(self, batch: list[Logged], exc: Exception) -> None:
         # Tried again next time: right after an outage a pooled connection is often stale,
         # and its one failure must not lose the log. The backlog is bounded.
         self._queued = batch + self._queued

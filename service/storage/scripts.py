@@ -40,16 +40,23 @@ end
 return {'ok'}
 """
 
-# KEYS: alias, events, profile of the anonymous id. ARGV: person, ttl.
-# Links the id once: returns {"linked", person} when it already was, else takes its events
-# away (to be written to the person) and returns {"moved", member, score, member, ...}.
+# KEYS: alias, events, profile, moving, aliases of the anonymous id. ARGV: person, ttl.
+# Links the id once, and never an id that others are linked to (no chains): {"person"}.
+# Its events go to its moving key, in the same step as the link, until they are written to
+# the person; a link whose move was cut short answers {"linked", person, members still
+# moving...} when asked again, so that it can be finished. Else {"moved", members...}.
 TAKE = """
+if redis.call('EXISTS', KEYS[5]) == 1 then return {'person'} end
 local current = redis.call('GET', KEYS[1])
-if current then return {'linked', current} end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
-local events = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
-redis.call('DEL', KEYS[2], KEYS[3])
-return {'moved', unpack(events)}
+if current then return {'linked', current, unpack(redis.call('ZRANGE', KEYS[4], 0, -1))} end
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('RENAME', KEYS[2], KEYS[4])
+  redis.call('EXPIRE', KEYS[4], ttl)
+end
+redis.call('DEL', KEYS[3])
+return {'moved', unpack(redis.call('ZRANGE', KEYS[4], 0, -1))}
 """
 
 

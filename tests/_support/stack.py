@@ -19,6 +19,17 @@ import redis.cluster
 
 from service.storage.server import free_port
 
+# The keys every test service starts with: the secret one goes in each test client's headers.
+SECRET_KEY = "test-secret-key-0123456789"
+SITE_KEY = "test-site-key-0123456789"
+IDENTIFY_SECRET = "test-identify-secret"
+KEYS_ENV = {
+    "WITRYNA_SECRET_KEYS": SECRET_KEY,
+    "WITRYNA_SITE_KEYS": SITE_KEY,
+    "WITRYNA_IDENTIFY_SECRET": IDENTIFY_SECRET,
+}
+SECRET = {"Authorization": f"Bearer {SECRET_KEY}"}
+
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"
 MODEL_NAME = "demo"
@@ -91,6 +102,7 @@ class Service:
             "WITRYNA_REDIS_URL": redis_url,
             "WITRYNA_MODELS_DIR": str(MODELS),
             "WITRYNA_MODEL_NAME": MODEL_NAME,
+            **KEYS_ENV,
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None

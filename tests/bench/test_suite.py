@@ -6,7 +6,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from tests._support.stack import ROOT, Service
+from tests._support.stack import KEYS_ENV, ROOT, Service
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -18,7 +18,7 @@ def test_bench_reports_latency_against_its_floor(
         [sys.executable, "-m", "service", "bench", "--url", service.url,
          "--requests", "60", "--rates", "100", "--seconds", "2", "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**command_env, "WITRYNA_MODELS_DIR": str(ROOT / "models")},
+        env={**command_env, **KEYS_ENV, "WITRYNA_MODELS_DIR": str(ROOT / "models")},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "POST /v1/page-views" in result.stdout

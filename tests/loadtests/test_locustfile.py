@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from loadtests.run import locust_command, parse
-from tests._support.stack import ROOT, Service
+from tests._support.stack import ROOT, SECRET_KEY, SITE_KEY, Service
 
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
 # The caller's own LOAD_* budgets must not change what these tests check.
@@ -40,8 +40,9 @@ def locust(
         "--csv", str(out), "--journeys-json", f"{out}_journeys.json", "--only-summary", *extra,
     ]  # fmt: skip
     clean = {k: v for k, v in os.environ.items() if not k.startswith(LOAD_PREFIX)}
+    keys = {"LOAD_SITE_KEY": SITE_KEY, "LOAD_SECRET_KEY": SECRET_KEY}
     return subprocess.run(
-        command, env={**clean, **env}, cwd=ROOT, capture_output=True, text=True, timeout=90
+        command, env={**clean, **keys, **env}, cwd=ROOT, capture_output=True, text=True, timeout=90
     )
 
 

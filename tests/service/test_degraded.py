@@ -19,7 +19,7 @@ from service.storage.identity import Identities
 from service.storage.keys import EVENTS_STREAM, events_key, profile_key
 from service.storage.server import RedisServer
 from tests._support.cluster import LocalCluster
-from tests._support.stack import Backend, Service, wait_for
+from tests._support.stack import SECRET, Backend, Service, wait_for
 
 decode = msgspec.msgpack.Decoder(StoredEvent).decode
 
@@ -39,7 +39,7 @@ def test_redis_outage_degrades_then_recovers_without_losing_events(
     view = {"visitor_id": "v-7", "page": {"type": "product", "item_id": manifest.items[5]}}
     with (
         Service(own_redis.url, **backend.env) as service,
-        httpx.Client(base_url=service.url) as http,
+        httpx.Client(headers=SECRET, base_url=service.url) as http,
     ):
         assert not http.post("/v1/page-views", json=view).json()["degraded"]
 

@@ -59,3 +59,17 @@ def test_serve_refuses_to_start_with_a_bad_environment() -> None:
     )
     assert result.returncode == 2
     assert "WITRYNA_PORT='eighty'" in result.stderr
+
+
+def test_keys_are_lists_and_a_bad_one_is_named_but_never_echoed() -> None:
+    settings = Settings.from_env(
+        {"WITRYNA_SECRET_KEYS": "secret_aaaaaaaaaaaaaaaa, secret_bbbbbbbbbbbbbbbb"}
+    )
+    assert settings.secret_key_list == ["secret_aaaaaaaaaaaaaaaa", "secret_bbbbbbbbbbbbbbbb"]
+    with pytest.raises(ConfigError) as short:
+        Settings.from_env({"WITRYNA_SECRET_KEYS": "tooshort-secret"})
+    assert "WITRYNA_SECRET_KEYS" in short.value.detail
+    assert "tooshort-secret" not in short.value.detail
+    same = "shared_key_0123456789"
+    with pytest.raises(ConfigError, match="both a secret key and a site key"):
+        Settings.from_env({"WITRYNA_SECRET_KEYS": same, "WITRYNA_SITE_KEYS": same})

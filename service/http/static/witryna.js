@@ -18,6 +18,8 @@
   var config = {
     // By default the SDK talks to the origin it was loaded from.
     endpoint: script && script.src ? new URL(script.src, location.href).origin : "",
+    // The shop's publishable site key: from init, or the script tag's data-site-key.
+    siteKey: (script && script.getAttribute("data-site-key")) || "",
     // The service writes its WITRYNA_SDK_TIMEOUT_MS here when it serves this file.
     timeoutMs: 150,
     consent: true,
@@ -110,8 +112,13 @@
   }
 
   // text/plain keeps these "simple" cross-origin requests: no preflight round trip.
+  // The site key rides in the query: a header would cost a preflight.
+  function url(path) {
+    return config.endpoint + path + "?key=" + encodeURIComponent(config.siteKey);
+  }
+
   function post(path, body, keepalive) {
-    return window.fetch(config.endpoint + path, {
+    return window.fetch(url(path), {
       method: "POST",
       headers: { "Content-Type": "text/plain" },
       body: JSON.stringify(body),
@@ -307,7 +314,7 @@
     var batch = queue.splice(0, 1000);
     if (leaving && navigator.sendBeacon) {
       var blob = new Blob([JSON.stringify({ events: batch })], { type: "text/plain" });
-      if (navigator.sendBeacon(config.endpoint + "/v1/events", blob)) return;
+      if (navigator.sendBeacon(url("/v1/events"), blob)) return;
     }
     if (typeof window.fetch !== "function") return;
     sending.push(batch);
@@ -386,6 +393,15 @@
     }
   }
 
+  // The shop's backend signs the link (docs/security.md); the SDK only passes it on.
+  function identify(customerId, token, expires) {
+    if (!consented() || typeof window.fetch !== "function") return Promise.resolve(null);
+    var body = { visitor_id: visitorId(), customer_id: customerId, token: token, expires: expires };
+    return post("/v1/identify", body, false).then(function (response) {
+      return response.ok ? response.json() : null;
+    }, function () { return null; });
+  }
+
   function init(options) {
     for (var key in options) if (Object.prototype.hasOwnProperty.call(options, key)) config[key] = options[key];
     if (config.endpoint) config.endpoint = String(config.endpoint).replace(/\/+$/, "");
@@ -397,6 +413,7 @@
     track: track,
     flush: flush,
     consent: consent,
+    identify: identify,
     decision: function () { return last; },
     pending: function () { return queue.length + unanswered(); },
     visitorId: function () { return consented() ? visitorId() : null; }

@@ -15,7 +15,7 @@ import redis
 from service.schema import StoredEvent
 from service.storage.keys import events_key, profile_key
 from service.storage.server import free_port
-from tests._support.stack import MODELS, ROOT, wait_ready
+from tests._support.stack import KEYS_ENV, MODELS, ROOT, SECRET, wait_ready
 
 
 def redis_children(parent: int) -> list[tuple[int, int]]:
@@ -40,6 +40,7 @@ def test_private_redis_holds_exactly_the_three_views_and_stops_with_the_service(
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WITRYNA_")}
     env["WITRYNA_MODELS_DIR"] = str(MODELS)
+    env |= KEYS_ENV
     command = [sys.executable, "-m", "service", "serve", "--port", str(port)]
     server = subprocess.Popen(command, env=env, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
@@ -47,7 +48,7 @@ def test_private_redis_holds_exactly_the_three_views_and_stops_with_the_service(
         wait_ready(url, server)
         ((redis_pid, redis_port),) = redis_children(server.pid)
         pages = [{"type": "home"}, {"type": "category", "category": "tv"}, {"type": "cart"}]
-        with httpx.Client(base_url=url) as http:
+        with httpx.Client(headers=SECRET, base_url=url) as http:
             for page in pages:
                 answer = http.post("/v1/page-views", json={"visitor_id": "v-42", "page": page})
                 assert answer.status_code == 200

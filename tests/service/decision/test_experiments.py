@@ -12,7 +12,7 @@ import pytest
 
 from service.decision.experiments import assign, bucket, wilson
 from service.decision.policy import load, parse
-from tests._support.stack import Backend, Service, on_one_redis, wait_for
+from tests._support.stack import SECRET, Backend, Service, on_one_redis, wait_for
 from training.data.simulator import simulate
 
 # Chi-square critical value, 1 degree of freedom, p = 0.001.
@@ -110,7 +110,7 @@ def test_a_simulated_experiment_recovers_the_known_uplift(
     true_uplift = sum(s.p1 - s.p0 for s in shoppers) / len(shoppers)
     rng = random.Random(SEED)
     purchases = []
-    with httpx.Client(base_url=banner_service, timeout=10.0) as http:
+    with httpx.Client(headers=SECRET, base_url=banner_service, timeout=10.0) as http:
         for i, shopper in enumerate(shoppers):
             visitor = f"exp-{i}"
             view = {"visitor_id": visitor, "page": {"type": "cart"}}

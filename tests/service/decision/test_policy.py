@@ -11,7 +11,7 @@ import pytest
 
 from service.decision.policy import PolicyError, load, parse
 from service.storage.server import RedisServer
-from tests._support.stack import Service, wait_for
+from tests._support.stack import SECRET, Service, wait_for
 
 DEFAULT = resources.files("service.decision").joinpath("default_policy.toml").read_text()
 
@@ -92,7 +92,10 @@ def policy_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def served(policy_file: Path, redis_server: RedisServer) -> Iterator[httpx.Client]:
     env = {"WITRYNA_POLICY_PATH": str(policy_file), "WITRYNA_MODEL_POLL_S": "0.1"}
-    with Service(redis_server.url, **env) as service, httpx.Client(base_url=service.url) as http:
+    with (
+        Service(redis_server.url, **env) as service,
+        httpx.Client(headers=SECRET, base_url=service.url) as http,
+    ):
         yield http
 
 

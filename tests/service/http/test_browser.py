@@ -23,7 +23,7 @@ from service.model.encoding import INTENTS
 from service.storage.keys import events_key
 from service.storage.server import RedisServer, free_port
 from tests._support.chromium import Browser, ShopHost, Unanswering, browser_for
-from tests._support.stack import Service, on_one_redis, wait_for
+from tests._support.stack import SECRET, SITE_KEY, Service, on_one_redis, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -206,6 +206,7 @@ def test_across_origins_and_with_the_service_stopped_pages_keep_their_default_co
         with Service(redis_server.url, **env) as running:
             browser.open(
                 f"{shop.origin}/demo?endpoint={running.url}&sdk={shop.origin}/sdk/witryna.js"
+                f"&key={SITE_KEY}"
             )
             assert browser.decided() == "personalised", "CORS lets the shop's origin through"
         stopped = f"http://127.0.0.1:{free_port()}"
@@ -296,7 +297,10 @@ def test_two_windows_left_while_the_service_is_down_both_hand_their_events_on(
 def test_an_unanswering_service_costs_the_page_at_most_the_timeout(browser: Browser) -> None:
     with ShopHost() as shop, Unanswering() as hanging:
         sdk = f"{shop.origin}/sdk/witryna.js"
-        browser.open(f"{shop.origin}/demo?p=product&id=sku-00031&endpoint={hanging.url}&sdk={sdk}")
+        browser.open(
+            f"{shop.origin}/demo?p=product&id=sku-00031&endpoint={hanging.url}&sdk={sdk}"
+            f"&key={SITE_KEY}"
+        )
         assert browser.decided() == "fallback"
         waited_ms = browser.js("return witryna.decision().ms;")
         loaded = browser.js(
@@ -377,7 +381,7 @@ def test_dashboard_charts_refresh_with_live_traffic(browser: Browser, store: Ser
     assert browser.wait("document.getElementById('status').textContent.indexOf('live') === 0")
     before = browser.js("return document.querySelectorAll('#intents .row').length;")
     views = [{"visitor_id": f"dash-{n}", "page": {"type": "home"}} for n in range(12)]
-    with httpx.Client(base_url=store.url) as http:
+    with httpx.Client(headers=SECRET, base_url=store.url) as http:
         intents = {http.post("/v1/page-views", json=v).json()["intent"]["label"] for v in views}
     assert browser.wait("document.querySelectorAll('#intents .row').length > 0")
     rate = browser.wait("parseFloat(document.querySelector('#tiles .tile b').textContent) || 0")

@@ -11,7 +11,7 @@ import pytest
 from service.http.storefront import STATIC, sdk_file
 from service.settings import Settings
 from service.storage.server import RedisServer
-from tests._support.stack import Service
+from tests._support.stack import SECRET, Service
 
 SHOP = "http://shop.example"
 # The SDK's budget on the wire; the README reports the minified figure from `make sdk-size`.
@@ -28,7 +28,7 @@ def shop_service(redis_server: RedisServer) -> Iterator[Service]:
 def test_sdk_is_served_small_cacheable_and_with_the_services_timeout(
     shop_service: Service,
 ) -> None:
-    with httpx.Client(base_url=shop_service.url) as http:
+    with httpx.Client(headers=SECRET, base_url=shop_service.url) as http:
         plain = http.get("/sdk/witryna.js", headers={"accept-encoding": "identity"})
         zipped = http.get("/sdk/witryna.js", headers={"accept-encoding": "gzip"})
         again = http.get("/sdk/witryna.js", headers={"if-none-match": plain.headers["etag"]})
@@ -52,7 +52,7 @@ def test_the_sdk_file_keeps_the_default_the_service_rewrites() -> None:
 
 
 def test_demo_pages_and_files_are_served_and_unknown_files_are_404(shop_service: Service) -> None:
-    with httpx.Client(base_url=shop_service.url) as http:
+    with httpx.Client(headers=SECRET, base_url=shop_service.url) as http:
         page = http.get("/demo")
         files = {name: http.get(f"/demo/{name}") for name in ("demo.js", "demo.css", "catalog.js")}
         missing = http.get("/demo/secrets.txt")
@@ -67,7 +67,7 @@ def test_demo_pages_and_files_are_served_and_unknown_files_are_404(shop_service:
 
 def test_cors_answers_the_shops_origins_only(shop_service: Service) -> None:
     body = {"visitor_id": "cors-1", "page": {"type": "home"}}
-    with httpx.Client(base_url=shop_service.url) as http:
+    with httpx.Client(headers=SECRET, base_url=shop_service.url) as http:
         preflight = http.options(
             "/v1/page-views",
             headers={
@@ -93,6 +93,6 @@ def test_cors_answers_the_shops_origins_only(shop_service: Service) -> None:
 
 def test_demo_can_be_switched_off(redis_server: RedisServer) -> None:
     with Service(redis_server.url, WITRYNA_DEMO="false") as running:
-        http = httpx.Client(base_url=running.url)
+        http = httpx.Client(headers=SECRET, base_url=running.url)
         assert http.get("/demo").status_code == 404
         assert http.get("/sdk/witryna.js").status_code == 200

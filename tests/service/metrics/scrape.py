@@ -6,6 +6,8 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests._support.stack import SECRET
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Family (as the parser names it: counters without "_total") -> type and label names. Written
@@ -80,7 +82,7 @@ class Exposition:
 
 def scrape(url: str) -> Exposition:
     # A fresh connection each time, so that with several workers any of them may answer.
-    response = httpx.get(f"{url}/metrics", timeout=10.0)
+    response = httpx.get(f"{url}/metrics", headers=SECRET, timeout=10.0)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == CONTENT_TYPE
     return Exposition(response.text)

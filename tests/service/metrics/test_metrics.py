@@ -30,7 +30,7 @@ from service.metrics.pool import merge
 from service.model.manifest import Manifest
 from service.storage.keys import pool_key
 from service.storage.server import RedisServer
-from tests._support.stack import Service, on_one_redis, wait_for
+from tests._support.stack import SECRET, Service, on_one_redis, wait_for
 from tests.service.metrics.scrape import Exposition, scrape
 
 PAGE_VIEWS = "/v1/page-views"
@@ -59,7 +59,10 @@ def traffic(redis_server: RedisServer, manifest: Manifest) -> Iterator[Traffic]:
     rng = random.Random(11)
     pages = ["home", "product", "cart", "checkout", "help", "category"]
     seen = Traffic("", 0, 0, Counter(), Counter(), "")
-    with Service(redis_server.url) as service, httpx.Client(base_url=service.url) as http:
+    with (
+        Service(redis_server.url) as service,
+        httpx.Client(headers=SECRET, base_url=service.url) as http,
+    ):
         wait_for(lambda: scrape(service.url).value("witryna_metrics_workers") == 1)
         seen.before = scrape(service.url)
         assert http.put("/v1/visitors/v-off/consent", json={"consent": False}).status_code == 200
@@ -146,7 +149,7 @@ def test_the_latency_histogram_is_cumulative_and_agrees_with_its_count(traffic: 
 
 def test_experiment_tallies_match_the_experiment_route(traffic: Traffic) -> None:
     metrics = scrape(traffic.url)
-    result = httpx.get(f"{traffic.url}/v1/experiments/cart-incentive").json()
+    result = httpx.get(f"{traffic.url}/v1/experiments/cart-incentive", headers=SECRET).json()
     exposures = metrics.values("witryna_experiment_exposures", experiment="cart-incentive")
     assert {dict(k)["arm"]: v for k, v in exposures.items()} == {
         arm["arm"]: arm["exposures"] for arm in result["arms"]
@@ -156,7 +159,7 @@ def test_experiment_tallies_match_the_experiment_route(traffic: Traffic) -> None
 
 def test_the_dashboard_data_agrees_with_metrics(traffic: Traffic) -> None:
     def data() -> dict[str, Any]:
-        answer = httpx.get(f"{traffic.url}/dashboard/data")
+        answer = httpx.get(f"{traffic.url}/dashboard/data", headers=SECRET)
         assert answer.status_code == 200
         body: dict[str, Any] = answer.json()
         return body
@@ -188,7 +191,7 @@ def test_the_dashboard_data_agrees_with_metrics(traffic: Traffic) -> None:
 
 
 def test_the_dashboard_is_one_offline_page_that_polls_the_data(traffic: Traffic) -> None:
-    answer = httpx.get(f"{traffic.url}/dashboard")
+    answer = httpx.get(f"{traffic.url}/dashboard", headers=SECRET)
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/html")
     page = answer.text
@@ -207,7 +210,10 @@ def test_workers_pool_their_counts_so_every_scrape_agrees(
         for i in range(views):
             # One connection per request, so that both workers take some.
             body = {"visitor_id": f"w-{i}", "page": {"type": "home"}}
-            assert httpx.post(f"{service.url}{PAGE_VIEWS}", json=body).status_code == 200
+            assert (
+                httpx.post(f"{service.url}{PAGE_VIEWS}", headers=SECRET, json=body).status_code
+                == 200
+            )
         wait_for(lambda: page_views_counted(service.url) == views)
         for _ in range(6):
             metrics = scrape(service.url)
@@ -223,7 +229,7 @@ def test_workers_pool_their_counts_so_every_scrape_agrees(
 
 
 def test_without_redis_a_worker_answers_with_its_own_counts(artefact: Path) -> None:
-    with RedisServer() as own, Service(own.url) as service, httpx.Client() as http:
+    with RedisServer() as own, Service(own.url) as service, httpx.Client(headers=SECRET) as http:
         body = {"visitor_id": "v-9", "page": {"type": "home"}}
         assert not http.post(f"{service.url}{PAGE_VIEWS}", json=body).json()["degraded"]
         own.stop()
@@ -234,7 +240,7 @@ def test_without_redis_a_worker_answers_with_its_own_counts(artefact: Path) -> N
         assert metrics.value("witryna_degraded_decisions_total") == 3
         assert metrics.by("witryna_decisions_total", "intent")["unknown"] == 3
         assert not metrics.values("witryna_experiment_exposures")
-        assert httpx.get(f"{service.url}/dashboard/data").json()["pooled"] is False
+        assert httpx.get(f"{service.url}/dashboard/data", headers=SECRET).json()["pooled"] is False
 
 
 def test_percentiles_read_off_the_buckets_are_within_a_bucket_of_the_truth() -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from service.model.manifest import CURRENT_FILE, MANIFEST_FILE, MODEL_FILE
 from service.storage.server import RedisServer
-from tests._support.stack import ROOT, Service, wait_for
+from tests._support.stack import ROOT, SECRET, Service, wait_for
 
 
 def copy_version(artefact: Path, root: Path, version: str) -> Path:
@@ -46,7 +46,7 @@ class Traffic(threading.Thread):
 
     def run(self) -> None:
         body = {"visitor_id": "v-swap", "page": {"type": "home"}}
-        with httpx.Client(base_url=self.url, timeout=10.0) as http:
+        with httpx.Client(headers=SECRET, base_url=self.url, timeout=10.0) as http:
             while not self.halt.is_set():
                 response = http.post("/v1/page-views", json=body)
                 version = response.json().get("model_version", "") if response.is_success else ""
@@ -104,7 +104,7 @@ def test_a_broken_artefact_is_refused_and_the_old_one_keeps_serving(
 
     # Even a pointer switched by hand is refused by the running service.
     (models / "demo" / CURRENT_FILE).write_text("20300101T000000Z\n")
-    with httpx.Client(base_url=traffic_on.url) as http:
+    with httpx.Client(headers=SECRET, base_url=traffic_on.url) as http:
         wait_for(lambda: http.get("/readyz").json()["model_reload_error"] is not None)
         ready = http.get("/readyz").json()
     assert "20300101T000000Z" in ready["model_reload_error"]

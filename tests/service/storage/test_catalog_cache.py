@@ -17,7 +17,7 @@ from service.storage.client import connect
 from service.storage.keys import CHANGES_KEY
 from service.storage.server import RedisServer
 from tests._support.monitor import monitored
-from tests._support.stack import SERVICE_ENV, Service, wait_for
+from tests._support.stack import SECRET, SERVICE_ENV, Service, wait_for
 
 CATEGORY_READ = "HMGET w:{catalog}:category"
 HOME = {"page": {"type": "home"}, "slots": ["recommendations"]}
@@ -54,8 +54,8 @@ def two_workers(
     with (
         Service(redis_server.url, **env) as a,
         Service(redis_server.url, **env) as b,
-        httpx.Client(base_url=a.url) as http_a,
-        httpx.Client(base_url=b.url) as http_b,
+        httpx.Client(headers=SECRET, base_url=a.url) as http_a,
+        httpx.Client(headers=SECRET, base_url=b.url) as http_b,
     ):
         yield http_a, http_b
 
@@ -87,7 +87,10 @@ def test_without_the_cache_every_page_view_reads_the_catalogue(
     redis_server: RedisServer, plain_redis: redis.Redis
 ) -> None:
     env = {**SERVICE_ENV, "WITRYNA_CATALOG_SYNC_MS": "0"}
-    with Service(redis_server.url, **env) as service, httpx.Client(base_url=service.url) as http:
+    with (
+        Service(redis_server.url, **env) as service,
+        httpx.Client(headers=SECRET, base_url=service.url) as http,
+    ):
         assert max(items_read(redis_server, http, 5).values()) == 5
 
 

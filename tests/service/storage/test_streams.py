@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from service.storage.keys import field_key
-from tests._support.stack import ROOT, Backend, RedisClient, wait_for
+from tests._support.stack import ROOT, SECRET_KEY, Backend, RedisClient, wait_for
 from training.data.events_jsonl import read_events_jsonl
 
 
@@ -46,7 +46,8 @@ def test_exported_events_and_decisions_read_back_for_training(
 
 
 def load_catalog(path: Path, url: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "service", "load-catalog", str(path), "--url", url]
+    command = [sys.executable, "-m", "service", "load-catalog", str(path), "--url", url,
+               "--key", SECRET_KEY]  # fmt: skip
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 

@@ -3,12 +3,15 @@
   "use strict";
 
   var params = new URLSearchParams(location.search);
-  // ?endpoint= and ?sdk= let the same pages run from any static host against any service.
-  ["endpoint", "sdk"].forEach(function (key) {
+  // ?endpoint=, ?sdk= and ?key= let the same pages run from any static host against any
+  // service; served by Witryna itself, the page carries the service's site key.
+  ["endpoint", "sdk", "key"].forEach(function (key) {
     if (params.get(key)) sessionStorage.setItem("demo_" + key, params.get(key));
   });
   var endpoint = sessionStorage.getItem("demo_endpoint") || location.origin;
   var sdkUrl = sessionStorage.getItem("demo_sdk") || endpoint + "/sdk/witryna.js";
+  var served = document.querySelector('meta[name="witryna-site-key"]');
+  var siteKey = sessionStorage.getItem("demo_key") || (served && served.content) || "";
 
   var items = window.WITRYNA_DEMO_CATALOG.items;
   var byId = {};
@@ -202,6 +205,7 @@
 
   witryna("init", {
     endpoint: endpoint,
+    siteKey: siteKey,
     product: function (id) {
       var item = byId[id];
       return item && { title: item.title, price: money(item.price), url: "?p=product&id=" + id };
