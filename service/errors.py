@@ -35,6 +35,11 @@ class InvalidBody(WitrynaError):
         self.message = message
 
 
+class UnsupportedMediaType(WitrynaError):
+    status_code = 415
+    title = "Unsupported media type"
+
+
 class BufferFull(WitrynaError):
     status_code = 503
     title = "Event buffer full"

@@ -22,7 +22,7 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
     async def identify(request: Request[Any, Any, Any]) -> Linked:
         """Link an anonymous id to a customer id: from then on they are one person."""
         return await parts.identities.identify(
-            bodies.decode(identify_decoder, await request.body())
+            bodies.decode(identify_decoder, await bodies.read(request))
         )
 
     @put(
@@ -32,7 +32,7 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
     )
     async def consent(visitor_id: str, request: Request[Any, Any, Any]) -> Consent:
         """Without consent nothing of the visitor is stored and pages show default content."""
-        choice = bodies.decode(consent_decoder, await request.body())
+        choice = bodies.decode(consent_decoder, await bodies.read(request))
         await parts.identities.set_consent(bodies.visitor_id(visitor_id), choice.consent)
         return choice
 
