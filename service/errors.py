@@ -51,6 +51,11 @@ class WrongKey(WitrynaError):
     title = "Key not allowed here"
 
 
+class UnsupportedMediaType(WitrynaError):
+    status_code = 415
+    title = "Unsupported media type"
+
+
 class BufferFull(WitrynaError):
     status_code = 503
     title = "Event buffer full"

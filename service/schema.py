@@ -30,14 +30,22 @@ Channel = Literal["web", "app", "store", "pos", "call_centre", "email"]
 PageType = Literal["home", "category", "product", "search", "cart", "checkout", "help", "other"]
 Device = Literal["desktop", "mobile", "tablet"]
 
+# Python's `$` also matches before a final newline ("v-1\n" passed `^[a-z0-9-]+$`); followed
+# by `(?!\n)` it is the end of the string, in Python and in the OpenAPI's ECMA regexes alike.
+END = r"$(?!\n)"
+# Control characters (C0, DEL, C1) are refused in free text: a "\x1b[2J" or a "\n" stored
+# here would reach logs, dashboards and exported files as it came.
+NO_CONTROL = r"\x00-\x1f\x7f-\x9f"
+TEXT = rf"^[^{NO_CONTROL}]*{END}"
+
 # The visitor id lands inside a Redis hash tag, so braces are excluded.
-VisitorId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
-SessionId = Annotated[str, Meta(min_length=1, max_length=128)]
-ItemId = Annotated[str, Meta(min_length=1, max_length=64)]
-Category = Annotated[str, Meta(min_length=1, max_length=128)]
-Brand = Annotated[str, Meta(min_length=1, max_length=128)]
-Query = Annotated[str, Meta(max_length=256)]
-SlotName = Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[a-z0-9_\-]+$")]
+VisitorId = Annotated[str, Meta(min_length=1, max_length=128, pattern=rf"^[A-Za-z0-9._:@\-]+{END}")]
+SessionId = Annotated[str, Meta(min_length=1, max_length=128, pattern=TEXT)]
+ItemId = Annotated[str, Meta(min_length=1, max_length=64, pattern=TEXT)]
+Category = Annotated[str, Meta(min_length=1, max_length=128, pattern=TEXT)]
+Brand = Annotated[str, Meta(min_length=1, max_length=128, pattern=TEXT)]
+Query = Annotated[str, Meta(max_length=256, pattern=TEXT)]
+SlotName = Annotated[str, Meta(min_length=1, max_length=32, pattern=rf"^[a-z0-9_\-]+{END}")]
 Price = Annotated[float, Meta(ge=0, le=1e9)]
 # Seconds since the epoch, up to 2100-01-01.
 Timestamp = Annotated[float, Meta(ge=0, le=4102444800)]

@@ -39,6 +39,9 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     history_len: Annotated[int, Meta(ge=1, le=1000)] = 50
     history_ttl_s: Positive = 30 * 24 * 3600
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 256 * 1024
+    # How far ahead of the server's clock an event's or page view's ts may be; later ones are
+    # refused with 422: they would sit on top of the visitor's history and push real ones out.
+    max_clock_skew_s: Annotated[float, Meta(ge=0)] = 300.0
     # A TOML slot policy; unset serves the default policy that ships with Witryna.
     policy_path: str | None = None
     ort_threads: Annotated[int, Meta(ge=0)] = 1

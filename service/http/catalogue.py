@@ -18,7 +18,7 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
     @put("/v1/catalog/items", tags=["catalogue"], operation_class=json_body(ItemBatch))
     async def catalog_items(request: Request[Any, Any, Any]) -> Accepted:
         """Upsert items: fields left out keep their value; ``in_stock: false`` hides an item."""
-        batch = bodies.decode(batch_decoder, await request.body())
+        batch = bodies.decode(batch_decoder, await bodies.read(request))
         return Accepted(accepted=await parts.catalog.upsert(batch.items))
 
     return [catalog_items]

@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
+
+from service.http.bodies import MEDIA_TYPES
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _RENAMED = {"not": "schema_not", "if": "schema_if", "else": "schema_else"}
@@ -42,16 +51,20 @@ def _schema(node: dict[str, Any], defs: dict[str, Any]) -> Schema:
 
 
 def json_body(struct: type[msgspec.Struct]) -> type[Operation]:
-    """An Operation class whose request body is ``struct`` as JSON."""
+    """An Operation class whose request body is ``struct`` as JSON, refused in another type."""
     document = msgspec.json.schema(struct)
     body = RequestBody(
         content={"application/json": OpenAPIMediaType(schema=_schema(document, document["$defs"]))},
         required=True,
+    )
+    unsupported = OpenAPIResponse(
+        description=f"Unsupported media type: a Content-Type other than {' or '.join(MEDIA_TYPES)}"
     )
 
     @dataclass
     class WithBody(Operation):
         def __post_init__(self) -> None:
             self.request_body = body
+            self.responses = {**(self.responses or {}), "415": unsupported}
 
     return WithBody

@@ -18,6 +18,8 @@ from service.schema import Accepted, Decision, EventBatch, PageView, stored
 
 
 def routes(parts: Parts) -> list[HTTPRouteHandler]:
+    skew_s = parts.settings.max_clock_skew_s
+
     @post(
         "/v1/page-views",
         status_code=200,
@@ -27,7 +29,7 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
     )
     async def page_view(request: Request[Any, Any, Any]) -> Decision:
         """Record a page view and answer with what this visitor's page should show."""
-        view = bodies.page_view(await request.body())
+        view = bodies.page_view(await bodies.read(request), skew_s)
         decision = await parts.pages.decide(view)
         parts.metrics.decided(decision, parts.policy.slots)
         return decision
@@ -35,7 +37,7 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
     @post("/v1/events", status_code=202, tags=["storefront"], operation_class=json_body(EventBatch))
     async def events(request: Request[Any, Any, Any]) -> Accepted:
         """Record a batch of events from any channel, in the one event schema."""
-        data = bodies.event_batch(await request.body())
+        data = bodies.event_batch(await bodies.read(request), skew_s)
         now = time.time()
         batch = [stored(event, now) for event in data.events]
         written = await parts.store.append_many(batch)
@@ -49,7 +51,7 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
 
         The benchmark's reference, served only with WITRYNA_BENCH_ROUTES=1.
         """
-        data = bodies.page_view(await request.body())
+        data = bodies.page_view(await bodies.read(request), skew_s)
         event = data.to_event(time.time())
         history = await parts.store.recent(data.visitor_id) or [event]
         decider = parts.current.decider

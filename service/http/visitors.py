@@ -27,7 +27,7 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
 
         With a secret key from the shop's servers, or from the browser with the site key and
         a token the shop's backend signed (docs/security.md)."""
-        link = bodies.decode(identify_decoder, await request.body())
+        link = bodies.decode(identify_decoder, await bodies.read(request))
         if caller(request) is not Owner.SECRET:
             secret = parts.settings.identify_secret
             check_link_token(secret, link.visitor_id, link.customer_id, link.token, link.expires)
@@ -40,7 +40,7 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
     )
     async def consent(visitor_id: str, request: Request[Any, Any, Any]) -> Consent:
         """Without consent nothing of the visitor is stored and pages show default content."""
-        choice = bodies.decode(consent_decoder, await request.body())
+        choice = bodies.decode(consent_decoder, await bodies.read(request))
         visitor = bodies.visitor_id(visitor_id)
         if caller(request) is not Owner.SECRET and await parts.identities.is_known(visitor):
             raise WrongKey(

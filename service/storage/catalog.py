@@ -8,14 +8,15 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta, Struct
 
-from service.schema import Category, ItemId, Price
+from service.schema import END, NO_CONTROL, Category, ItemId, Price
 from service.storage.catalog_cache import CatalogCache
 from service.storage.client import Client
 from service.storage.keys import field_key
 
 _FIELDS = ("category", "price", "margin", "in_stock", "tags")
 _LOOKUP = ("category", "in_stock", "tags")
-Tag = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^,]+$")]
+# Tags are stored comma-joined, so a tag holds no comma.
+Tag = Annotated[str, Meta(min_length=1, max_length=64, pattern=rf"^[^,{NO_CONTROL}]+{END}")]
 
 
 class ItemUpdate(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
