@@ -9,6 +9,7 @@ from litestar import Request, post
 from litestar.handlers import HTTPRouteHandler
 
 from service.http import bodies
+from service.http.limits import Limits
 from service.http.openapi import json_body
 from service.http.parts import Parts
 from service.metrics.counters import CHART_LATENCY
@@ -16,6 +17,8 @@ from service.schema import Accepted, Decision, EventBatch, PageView, stored
 
 
 def routes(parts: Parts) -> list[HTTPRouteHandler]:
+    limits = Limits(parts)
+
     @post(
         "/v1/page-views",
         status_code=200,
@@ -25,7 +28,9 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
     )
     async def page_view(request: Request[Any, Any, Any]) -> Decision:
         """Record a page view and answer with what this visitor's page should show."""
+        limits.sender(request)
         view = bodies.page_view(await request.body())
+        limits.visitors((view.visitor_id,))
         decision = await parts.pages.decide(view)
         parts.metrics.decided(decision, parts.policy.slots)
         return decision
@@ -33,7 +38,9 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
     @post("/v1/events", status_code=202, tags=["storefront"], operation_class=json_body(EventBatch))
     async def events(request: Request[Any, Any, Any]) -> Accepted:
         """Record a batch of events from any channel, in the one event schema."""
+        limits.sender(request)
         data = bodies.event_batch(await request.body())
+        limits.visitors(event.visitor_id for event in data.events)
         now = time.time()
         batch = [stored(event, now) for event in data.events]
         written = await parts.store.append_many(batch)
