@@ -84,6 +84,10 @@ def local_stack(settings: Settings) -> Iterator[LocalStack]:
         os.sched_setaffinity(redis.pid, {SERVER_CPU})
         port = free_port()
         env = {
+            # The load comes from one address at saturation, far past any shopper's, over a
+            # few visitor ids: no limits, unless the environment asks for them to be measured.
+            "WITRYNA_RATE_PER_ADDRESS": "0",
+            "WITRYNA_RATE_PER_VISITOR": "0",
             **os.environ,
             "WITRYNA_SITE_KEYS": keys.site,
             "WITRYNA_SECRET_KEYS": keys.secret,

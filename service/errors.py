@@ -61,6 +61,18 @@ class BufferFull(WitrynaError):
     title = "Event buffer full"
 
 
+class TooManyRequests(WitrynaError):
+    """A limited subject has spent its requests for this second; ``retry_after_s`` says when
+    the next second begins, rounded up as Retry-After needs whole seconds."""
+
+    status_code = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after_s: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class ModelUnavailable(WitrynaError):
     status_code = 503
     title = "Model unavailable"

@@ -28,6 +28,7 @@ from service.storage.identity import Identities
 from service.storage.keys import pool_key
 from service.storage.log_writer import LogWriter
 from service.storage.pipe import PipedConnection
+from service.storage.rates import RateCounts
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,10 @@ class Services:
         return self.parts.metrics_pool
 
     @property
+    def rates(self) -> RateCounts:
+        return self.parts.rates
+
+    @property
     def policy(self) -> Policy:
         return self.current.policy
 
@@ -92,7 +97,7 @@ class Services:
         if not await parts.store.ping():
             log.warning("redis does not answer yet; serving degraded")
         self._spawn(parts.store.flush_forever(), parts.logs.write_forever())
-        self._spawn(parts.metrics_pool.publish_forever())
+        self._spawn(parts.metrics_pool.publish_forever(), parts.rates.share_forever())
         if s.catalog_sync_ms > 0:
             with contextlib.suppress(*UNREACHABLE):
                 await parts.cache.sync()
@@ -148,6 +153,7 @@ class _Parts:
             client, s.history_len, s.history_ttl_s, s.buffer_events, logs=self.logs, pipe=pipe
         )
         self.identities = Identities(self.store)
+        self.rates = RateCounts(client)
         self.pages = Pages(self.store, self.current, self.logs)
         # Host and port name the server: its workers, and no one else's, pool their metrics.
         key = pool_key(socket.gethostname(), s.port)

@@ -19,6 +19,8 @@ SECRETS = frozenset({"secret_keys", "site_keys", "identify_secret"})
 
 Port = Annotated[int, Meta(ge=0, le=65535)]
 Positive = Annotated[int, Meta(ge=1)]
+# Requests a second; 0 turns the limit off.
+Rate = Annotated[int, Meta(ge=0)]
 
 
 class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -76,6 +78,19 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     identify_secret: str = ""
     # How long witryna.js waits for a decision before it leaves the shop's default content.
     sdk_timeout_ms: Annotated[int, Meta(ge=10, le=10_000)] = 150
+    # Page views and event batches a second from one client address, all workers together;
+    # beyond it the storefront routes answer 429. 0: no limit. Many shoppers can share an
+    # address (a carrier's NAT, an office): this is far above what they send.
+    rate_per_address: Rate = 100
+    # Page views and event batches a second naming one visitor id; 0: no limit.
+    rate_per_visitor: Rate = 20
+    # Page views and event batches a second sent with one site key (the `key` query parameter
+    # or the bearer token, as sent); 0: no limit.
+    rate_per_site_key: Rate = 5000
+    # Proxies in front of the service that each append the address they were called from to
+    # X-Forwarded-For: the client address limited is the one this many entries from its end.
+    # 0: the connection's own address, and the header is ignored, as anyone can send it.
+    forwarded_hops: Annotated[int, Meta(ge=0, le=10)] = 0
     # Serves the demo store at /demo.
     demo: bool = True
     # Serves POST /v1/floor (one Redis round trip, one model run): `witryna bench`'s yardstick.

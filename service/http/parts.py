@@ -16,6 +16,7 @@ from service.storage.catalog import Catalog
 from service.storage.events import EventStore
 from service.storage.identity import Identities
 from service.storage.log_writer import LogWriter
+from service.storage.rates import RateCounts
 
 
 class Parts(Protocol):
@@ -36,6 +37,8 @@ class Parts(Protocol):
     def logs(self) -> LogWriter: ...
     @property
     def metrics_pool(self) -> MetricsPool: ...
+    @property
+    def rates(self) -> RateCounts: ...
     @property
     def policy(self) -> Policy: ...
     @property

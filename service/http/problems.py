@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
-from service.errors import InvalidBody, WitrynaError
+from service.errors import InvalidBody, TooManyRequests, WitrynaError
 from service.storage.client import UNREACHABLE
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,9 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str
     if isinstance(exc, InvalidBody):
         errors = [{"field": exc.field, "message": exc.message}]
         return _problem(exc.status_code, exc.title, exc.detail, errors=errors)
+    if isinstance(exc, TooManyRequests):
+        retry = {"Retry-After": str(exc.retry_after_s)}
+        return _problem(exc.status_code, exc.title, exc.detail, headers=retry)
     if isinstance(exc, WitrynaError):
         return _problem(exc.status_code, exc.title, exc.detail, headers=exc.headers)
     if isinstance(exc, HTTPException):

@@ -10,6 +10,7 @@ from litestar.handlers import HTTPRouteHandler
 
 from service.http import bodies
 from service.http.auth import caller
+from service.http.limits import Limits
 from service.http.openapi import json_body
 from service.http.owners import Owner
 from service.http.parts import Parts
@@ -19,6 +20,7 @@ from service.schema import Accepted, Decision, EventBatch, PageView, stored
 
 def routes(parts: Parts) -> list[HTTPRouteHandler]:
     skew_s = parts.settings.max_clock_skew_s
+    limits = Limits(parts)
 
     @post(
         "/v1/page-views",
@@ -29,7 +31,9 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
     )
     async def page_view(request: Request[Any, Any, Any]) -> Decision:
         """Record a page view and answer with what this visitor's page should show."""
+        limits.sender(request)
         view = bodies.page_view(await bodies.read(request), skew_s)
+        limits.visitors((view.visitor_id,))
         decision = await parts.pages.decide(view)
         parts.metrics.decided(decision, parts.policy.slots)
         return decision
@@ -37,7 +41,9 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
     @post("/v1/events", status_code=202, tags=["storefront"], operation_class=json_body(EventBatch))
     async def events(request: Request[Any, Any, Any]) -> Accepted:
         """Record a batch of events from any channel, in the one event schema."""
+        limits.sender(request)
         data = bodies.event_batch(await bodies.read(request), skew_s)
+        limits.visitors(event.visitor_id for event in data.events)
         now = time.time()
         batch = [stored(event, now) for event in data.events]
         written = await parts.store.append_many(batch)

@@ -75,3 +75,14 @@ POOL_PREFIX = "w:{metrics:"
 
 def pool_key(host: str, port: int) -> str:
     return f"{POOL_PREFIX}{host}:{port}}}:workers"
+
+
+# Requests per second of one limited subject (a client address, a visitor id, a site key).
+RATE_PREFIX = "w:{rate:"
+
+
+def rate_key(kind: str, subject: str, window: int) -> str:
+    """One counter per subject and second. Each subject's tag of its own spreads a flood's
+    counters over a cluster's nodes; the digest keeps site keys and ids out of key names."""
+    digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
+    return f"{RATE_PREFIX}{kind}:{digest}}}:{window}"

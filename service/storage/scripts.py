@@ -84,3 +84,12 @@ local v = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'v', v, 'ids', ARGV[2])
 return v
 """
+
+
+# KEYS: one rate counter. ARGV: requests to add, ttl. Returns the total so far. One script, so
+# that a counter never outlives its second for want of the EXPIRE after its INCRBY.
+COUNT = """
+local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+if total == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return total
+"""
