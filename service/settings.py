@@ -25,6 +25,14 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Port = 8000
     workers: Positive = 1
+    # A client that has not sent a request's headers this long after it began is cut off,
+    # so that slowly dripping connections cannot hold the server.
+    header_read_timeout_ms: Annotated[int, Meta(ge=100, le=600_000)] = 5_000
+    # Connections a worker holds at once, idle and slow ones included; more wait in the
+    # kernel's queue. Far above what slow clients can open, so they cannot take them all.
+    max_connections: Positive = 16_384
+    # Length of the kernel's queue of connections not yet accepted (capped by somaxconn).
+    backlog: Positive = 4096
     # Unset: the service starts a private redis-server child on a free loopback port.
     redis_url: str | None = None
     # True: redis_url names one node of a Redis Cluster, which the client learns the rest from.
