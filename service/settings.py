@@ -69,8 +69,10 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     cors_origins: str = ""
     # How long witryna.js waits for a decision before it leaves the shop's default content.
     sdk_timeout_ms: Annotated[int, Meta(ge=10, le=10_000)] = 150
-    # Serves the demo store at /demo.
-    demo: bool = True
+    # Serves the demo store at /demo (`make run` turns it on).
+    demo: bool = False
+    # Serves the OpenAPI document at /schema/openapi.json and Swagger UI at /schema/swagger.
+    openapi: bool = False
     # Serves POST /v1/floor (one Redis round trip, one model run): `witryna bench`'s yardstick.
     bench_routes: bool = False
 

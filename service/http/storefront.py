@@ -16,6 +16,7 @@ from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from msgspec import Struct
 
+from service.http.headers import page_headers
 from service.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -32,14 +33,17 @@ class StaticFile(Struct, frozen=True):
     gzipped: bytes
     media_type: str
     etag: str
+    headers: dict[str, str]
 
     @classmethod
-    def of(cls, body: bytes, suffix: str) -> StaticFile:
+    def of(cls, body: bytes, suffix: str, headers: dict[str, str] | None = None) -> StaticFile:
         etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-        return cls(body, gzip.compress(body, 9, mtime=0), MEDIA_TYPES[suffix], etag)
+        zipped = gzip.compress(body, 9, mtime=0)
+        return cls(body, zipped, MEDIA_TYPES[suffix], etag, headers or {})
 
     def respond(self, request: Request[Any, Any, Any], cache: str) -> Response[bytes]:
         headers = {"ETag": self.etag, "Cache-Control": cache, "Vary": "Accept-Encoding"}
+        headers.update(self.headers)
         if request.headers.get("if-none-match") == self.etag:
             return Response(b"", status_code=304, headers=headers)
         if "gzip" in request.headers.get("accept-encoding", ""):
@@ -58,12 +62,18 @@ def sdk_file(settings: Settings) -> StaticFile:
 
 
 def demo_files() -> dict[str, StaticFile]:
-    folder = STATIC / "demo"
-    return {
-        path.name: StaticFile.of(path.read_bytes(), path.suffix)
-        for path in sorted(folder.iterdir())
-        if path.suffix in MEDIA_TYPES
-    }
+    files = {}
+    for path in sorted((STATIC / "demo").iterdir()):
+        if path.suffix not in MEDIA_TYPES:
+            continue
+        body = path.read_bytes()
+        # ?endpoint= points the store at any service, so its scripts may call any origin;
+        # the cards it draws carry their colours in style attributes.
+        headers = page_headers(body.decode(), connect="*", style_attributes=True)
+        files[path.name] = StaticFile.of(
+            body, path.suffix, headers if path.suffix == ".html" else None
+        )
+    return files
 
 
 def routes(settings: Settings) -> list[HTTPRouteHandler]:
