@@ -66,7 +66,9 @@ ENV PATH="/opt/venv/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
     WITRYNA_HOST=0.0.0.0 \
     WITRYNA_PORT=8000 \
-    WITRYNA_MODELS_DIR=/srv/witryna/models
+    WITRYNA_MODELS_DIR=/srv/witryna/models \
+    WITRYNA_DEMO=0 \
+    WITRYNA_OPENAPI=0
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \

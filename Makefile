@@ -67,9 +67,9 @@ tools: venv $(HELM) ## deployment linters: hadolint, kubernetes-validate (dev ex
 
 KEYS_FILE := build/keys.env
 
-run: venv redis model ## serve on http://127.0.0.1:8000 with a private Redis and demo keys
+run: venv redis model ## serve on http://127.0.0.1:8000 with a private Redis, the demo store and demo keys
 	@$(BIN)/witryna keys --file $(KEYS_FILE)
-	set -a && . ./$(KEYS_FILE) && set +a && $(BIN)/witryna serve
+	set -a && . ./$(KEYS_FILE) && set +a && WITRYNA_DEMO=1 WITRYNA_OPENAPI=1 $(BIN)/witryna serve
 
 lint: venv ## ruff (lint and format) and mypy --strict on service/ and training/
 	$(BIN)/ruff check .

@@ -6,9 +6,8 @@ import logging
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.openapi import OpenAPIConfig
 
-from service.http import problems
+from service.http import headers, problems, swagger
 from service.http.auth import Guard, Keys
 from service.http.routes import routes
 from service.services import Services
@@ -32,7 +31,8 @@ def create_app(settings: Settings) -> Litestar:
         on_shutdown=[services.stop],
         exception_handlers={Exception: problems.handle},
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(title="Witryna", version="0.1.0", path="/schema"),
+        openapi_config=swagger.config() if settings.openapi else None,
+        after_request=headers.secure_html,
         debug=False,
     )
 

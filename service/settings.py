@@ -29,6 +29,14 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Port = 8000
     workers: Positive = 1
+    # A client that has not sent a request's headers this long after it began is cut off,
+    # so that slowly dripping connections cannot hold the server.
+    header_read_timeout_ms: Annotated[int, Meta(ge=100, le=600_000)] = 5_000
+    # Connections a worker holds at once, idle and slow ones included; more wait in the
+    # kernel's queue. Far above what slow clients can open, so they cannot take them all.
+    max_connections: Positive = 16_384
+    # Length of the kernel's queue of connections not yet accepted (capped by somaxconn).
+    backlog: Positive = 4096
     # Unset: the service starts a private redis-server child on a free loopback port.
     redis_url: str | None = None
     # True: redis_url names one node of a Redis Cluster, which the client learns the rest from.
@@ -91,8 +99,10 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # X-Forwarded-For: the client address limited is the one this many entries from its end.
     # 0: the connection's own address, and the header is ignored, as anyone can send it.
     forwarded_hops: Annotated[int, Meta(ge=0, le=10)] = 0
-    # Serves the demo store at /demo.
-    demo: bool = True
+    # Serves the demo store at /demo (`make run` turns it on).
+    demo: bool = False
+    # Serves the OpenAPI document at /schema/openapi.json and Swagger UI at /schema/swagger.
+    openapi: bool = False
     # Serves POST /v1/floor (one Redis round trip, one model run): `witryna bench`'s yardstick.
     bench_routes: bool = False
 

@@ -20,6 +20,7 @@ APP_FACTORY = "service.app:app_from_env"
 
 def serve(args: argparse.Namespace) -> int:
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.server import Server
 
     from service.storage.server import RedisServer
@@ -44,6 +45,9 @@ def serve(args: argparse.Namespace) -> int:
             interface=Interfaces.ASGI,
             workers=args.workers or settings.workers,
             factory=True,
+            backlog=settings.backlog,
+            backpressure=settings.max_connections,
+            http1_settings=HTTP1Settings(header_read_timeout=settings.header_read_timeout_ms),
             log_access=False,
             # A worker that does not stop in time is killed, so the service always stops.
             workers_kill_timeout=10,

@@ -11,6 +11,7 @@ from litestar.handlers import HTTPRouteHandler
 from msgspec import Struct
 
 from service.decision.experiments import ExperimentResult, results
+from service.http.headers import page_headers
 from service.http.parts import Parts
 from service.metrics import exposition
 from service.metrics.counters import STATUS_CLASSES, WINDOWS, empty_buckets, quantile
@@ -141,6 +142,7 @@ def stats(pool: Pooled, experiments: list[ExperimentResult], now: float) -> Stat
 
 def routes(services: Parts) -> list[HTTPRouteHandler]:
     page = (files("service.http") / "static" / "dashboard.html").read_text(encoding="utf-8")
+    security = page_headers(page)
 
     async def experiment_results() -> list[ExperimentResult]:
         """Every experiment the policy declares; none while Redis does not answer."""
@@ -166,6 +168,6 @@ def routes(services: Parts) -> list[HTTPRouteHandler]:
 
     @get("/dashboard", tags=["operations"], include_in_schema=False)
     async def dashboard() -> Response[str]:
-        return Response(page, media_type=MediaType.HTML)
+        return Response(page, media_type=MediaType.HTML, headers=security)
 
     return [metrics, dashboard_data, dashboard]

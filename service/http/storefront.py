@@ -17,6 +17,7 @@ from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from msgspec import Struct
 
+from service.http.headers import page_headers
 from service.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -33,14 +34,17 @@ class StaticFile(Struct, frozen=True):
     gzipped: bytes
     media_type: str
     etag: str
+    headers: dict[str, str]
 
     @classmethod
-    def of(cls, body: bytes, suffix: str) -> StaticFile:
+    def of(cls, body: bytes, suffix: str, headers: dict[str, str] | None = None) -> StaticFile:
         etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-        return cls(body, gzip.compress(body, 9, mtime=0), MEDIA_TYPES[suffix], etag)
+        zipped = gzip.compress(body, 9, mtime=0)
+        return cls(body, zipped, MEDIA_TYPES[suffix], etag, headers or {})
 
     def respond(self, request: Request[Any, Any, Any], cache: str) -> Response[bytes]:
         headers = {"ETag": self.etag, "Cache-Control": cache, "Vary": "Accept-Encoding"}
+        headers.update(self.headers)
         if request.headers.get("if-none-match") == self.etag:
             return Response(b"", status_code=304, headers=headers)
         if "gzip" in request.headers.get("accept-encoding", ""):
@@ -63,20 +67,24 @@ SITE_KEY_META = '<meta name="witryna-site-key" content="">'
 
 def demo_files(settings: Settings) -> dict[str, StaticFile]:
     """The demo store's files; its page carries the first site key, which is publishable."""
-    folder = STATIC / "demo"
-    files = {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+    files = {}
     key = html.escape(next(iter(settings.site_key_list), ""))
-    page = files["index.html"].decode()
-    if SITE_KEY_META not in page:
-        raise RuntimeError(f"the demo page has lost its {SITE_KEY_META!r}")
-    files["index.html"] = page.replace(
-        SITE_KEY_META, SITE_KEY_META.replace('""', f'"{key}"')
-    ).encode()
-    return {
-        name: StaticFile.of(body, Path(name).suffix)
-        for name, body in files.items()
-        if Path(name).suffix in MEDIA_TYPES
-    }
+    for path in sorted((STATIC / "demo").iterdir()):
+        if path.suffix not in MEDIA_TYPES:
+            continue
+        body = path.read_bytes()
+        if path.name == "index.html":
+            if SITE_KEY_META.encode() not in body:
+                raise RuntimeError(f"the demo page has lost its {SITE_KEY_META!r}")
+            filled = SITE_KEY_META.replace('content=""', f'content="{key}"')
+            body = body.replace(SITE_KEY_META.encode(), filled.encode())
+        # ?endpoint= points the store at any service, so its scripts may call any origin;
+        # the cards it draws carry their colours in style attributes.
+        headers = page_headers(body.decode(), connect="*", style_attributes=True)
+        files[path.name] = StaticFile.of(
+            body, path.suffix, headers if path.suffix == ".html" else None
+        )
+    return files
 
 
 def routes(settings: Settings) -> list[HTTPRouteHandler]:

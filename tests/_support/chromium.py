@@ -39,7 +39,7 @@ FLAGS = (
     "--window-size=1280,1000",
 )
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
-# Script errors only: a failed request is an ``error`` event too, but not an ErrorEvent.
+# Script errors and CSP refusals; a failed request is an ``error`` event too, but no ErrorEvent.
 ERROR_TRAP = """
 window.__errors = [];
 window.addEventListener("error", function (e) {
@@ -47,6 +47,10 @@ window.addEventListener("error", function (e) {
 }, true);
 window.addEventListener("unhandledrejection", function (e) {
   window.__errors.push("unhandled rejection: " + String(e.reason));
+});
+// What the page's Content-Security-Policy refused counts too: the pages must not need it.
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__errors.push("CSP refused " + e.blockedURI + " (" + e.effectiveDirective + ")");
 });
 """
 

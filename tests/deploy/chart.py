@@ -69,6 +69,12 @@ def environment(manifests: list[Manifest]) -> dict[str, str]:
     for source in container.get("envFrom", []):
         env.update(find(manifests, "ConfigMap", source["configMapRef"]["name"])["data"])
     for variable in container.get("env", []):
+        if "value" in variable:  # $(NAME) names a variable defined above it
+            value = variable["value"]
+            for name, known in env.items():
+                value = value.replace(f"$({name})", known)
+            env[variable["name"]] = value
+            continue
         ref = variable["valueFrom"]["secretKeyRef"]
         secret = find(manifests, "Secret", ref["name"])
         env[variable["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()

@@ -20,6 +20,7 @@ RENDERS = {
     "defaults": [],
     "cpu": ["--values", EXAMPLES["cpu"]],
     "gpu": ["--values", EXAMPLES["gpu"]],
+    "ingress": ["--set", "ingress.enabled=true", "--set", "ingress.tlsSecret=shop-tls"],
 }
 
 
@@ -48,7 +49,9 @@ def test_every_manifest_is_valid_against_the_strict_schemas(
             where = ".".join(map(str, exc.path))
             pytest.fail(f"{manifest['kind']}/{manifest['metadata']['name']}: {where}: {exc}")
         checked.append(manifest["kind"])
-    assert {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget"} <= set(checked)
+    assert {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget", "NetworkPolicy"} <= set(
+        checked
+    )
 
 
 def test_the_validator_rejects_a_misspelt_field() -> None:
@@ -66,6 +69,7 @@ def test_the_examples_render_what_production_needs(variant: str) -> None:
             "ConfigMap",
             "Deployment",
             "HorizontalPodAutoscaler",
+            "NetworkPolicy",
             "PodDisruptionBudget",
             "Secret",
             "Service",

@@ -97,11 +97,97 @@ def test_the_bundled_redis_is_what_the_service_is_pointed_at() -> None:
     manifests = render()
     url = Settings.from_env(environment(manifests)).redis_url
     redis_service = find(manifests, "Service", f"{FULLNAME}-redis")
-    assert url == f"redis://{FULLNAME}-redis:{redis_service['spec']['ports'][0]['port']}/0"
+    password = base64.b64decode(
+        find(manifests, "Secret", f"{FULLNAME}-redis")["data"]["redis-password"]
+    ).decode()
+    assert len(password) == 32
+    port = redis_service["spec"]["ports"][0]["port"]
+    assert url == f"redis://:{password}@{FULLNAME}-redis:{port}/0"
     redis = find(manifests, "Deployment", f"{FULLNAME}-redis")
     pod_labels = redis["spec"]["template"]["metadata"]["labels"]
     assert redis_service["spec"]["selector"].items() <= pod_labels.items()
-    assert "Secret" not in kinds(manifests)
+    assert "WITRYNA_REDIS_URL" not in find(manifests, "ConfigMap")["data"], "kept out of sight"
+
+
+def redis_container(manifests: list[Manifest]) -> Manifest:
+    pod = find(manifests, "Deployment", f"{FULLNAME}-redis")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    return dict(container)
+
+
+@pytest.mark.parametrize(
+    ("args", "secret", "key"),
+    [
+        (["--set", "redis.auth.password=s3cret"], f"{FULLNAME}-redis", "redis-password"),
+        (
+            ["--set", "redis.auth.existingSecret=shop-auth",
+             "--set", "redis.auth.existingSecretPasswordKey=pw"],
+            "shop-auth", "pw",
+        ),
+    ],
+    ids=["given", "existing-secret"],
+)  # fmt: skip
+def test_the_bundled_redis_requires_the_password_the_service_sends(
+    args: list[str], secret: str, key: str
+) -> None:
+    manifests = render(*args)
+    redis = redis_container(manifests)
+    (auth,) = redis["env"]
+    assert auth["name"] == "REDISCLI_AUTH", "redis-cli in the probe authenticates with it"
+    assert auth["valueFrom"]["secretKeyRef"] == {"name": secret, "key": key}
+    flag = redis["args"].index("--requirepass")
+    assert redis["args"][flag + 1] == "$(REDISCLI_AUTH)"
+    (password, url) = server(manifests)["env"]
+    assert password["valueFrom"]["secretKeyRef"] == {"name": secret, "key": key}
+    assert url == {
+        "name": "WITRYNA_REDIS_URL",
+        "value": f"redis://:$(REDIS_PASSWORD)@{FULLNAME}-redis:6379/0",
+    }
+    if secret == "shop-auth":
+        assert "Secret" not in kinds(manifests), "the operator's Secret, none of the chart's"
+    else:
+        data = find(manifests, "Secret", secret)["data"]
+        assert base64.b64decode(data[key]) == b"s3cret"
+        assert Settings.from_env(environment(manifests)).redis_url == (
+            f"redis://:s3cret@{FULLNAME}-redis:6379/0"
+        )
+
+
+def test_network_policies_admit_the_port_and_redis_only_from_the_server() -> None:
+    manifests = render("--set-json", 'networkPolicy.ingressFrom=[{"namespaceSelector": {}}]')
+    deployment = find(manifests, "Deployment")
+    server_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    policy = find(manifests, "NetworkPolicy")
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= server_labels.items()
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    assert rule["from"] == [{"namespaceSelector": {}}]
+    redis_policy = find(manifests, "NetworkPolicy", f"{FULLNAME}-redis")
+    redis_labels = find(manifests, "Deployment", f"{FULLNAME}-redis")["spec"]["template"]
+    assert redis_policy["spec"]["podSelector"]["matchLabels"].items() <= (
+        redis_labels["metadata"]["labels"].items()
+    )
+    (redis_rule,) = redis_policy["spec"]["ingress"]
+    (peer,) = redis_rule["from"]
+    assert peer["podSelector"]["matchLabels"].items() <= server_labels.items()
+    assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "server"
+    assert "NetworkPolicy" not in kinds(render("--set", "networkPolicy.enabled=false"))
+    assert kinds(render(*EXTERNAL)).count("NetworkPolicy") == 1, "no Redis of ours to guard"
+
+
+def test_the_ingress_appears_when_enabled_with_nginx_limits_and_timeouts() -> None:
+    assert "Ingress" not in kinds(render())
+    manifests = render("--set", "ingress.enabled=true", "--set", "ingress.hostname=api.shop")
+    ingress = find(manifests, "Ingress")
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/limit-connections"] == "20"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "5"
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "api.shop"
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    service = find(manifests, "Service")
+    assert backend == {"name": service["metadata"]["name"], "port": {"name": "http"}}
+    assert ingress["spec"]["ingressClassName"] == "nginx"
 
 
 def test_an_external_redis_url_travels_in_a_secret() -> None:

@@ -97,6 +97,17 @@ annotations:
 {{- printf "%s-redis" (include "witryna.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* The secretKeyRef of the bundled Redis's password. */}}
+{{- define "witryna.redisPasswordRef" -}}
+{{- if .Values.redis.auth.existingSecret -}}
+name: {{ .Values.redis.auth.existingSecret }}
+key: {{ .Values.redis.auth.existingSecretPasswordKey }}
+{{- else -}}
+name: {{ include "witryna.redisName" . }}
+key: redis-password
+{{- end }}
+{{- end }}
+
 {{/* Exactly one Redis: the bundled one or an external one, never neither nor both. */}}
 {{- define "witryna.redisCheck" -}}
 {{- $external := or .Values.externalRedis.url .Values.externalRedis.existingSecret }}

@@ -68,7 +68,13 @@ STORE_CLOCK = {
 def store(redis_server: RedisServer, steady_policy: Path) -> Iterator[Service]:
     assert STORE_CLOCK["LD_PRELOAD"], "libfaketime is missing: `make browser` installs it"
     policy = str(steady_policy)
-    with Service(redis_server.url, WITRYNA_POLICY_PATH=policy, **STORE_CLOCK) as running:
+    env = {
+        "WITRYNA_POLICY_PATH": policy,
+        "WITRYNA_DEMO": "1",
+        "WITRYNA_OPENAPI": "1",
+        **STORE_CLOCK,
+    }
+    with Service(redis_server.url, **env) as running:
         yield running
 
 
@@ -404,4 +410,15 @@ def test_dashboard_charts_refresh_with_live_traffic(browser: Browser, store: Ser
     assert rate > 0, "the requests-per-second tile moved"
     assert p99 > 0, "latency percentiles came through"
     assert painted
+    assert browser.script_errors() == []
+
+
+def test_swagger_renders_offline_from_its_own_files(browser: Browser, store: Service) -> None:
+    browser.open(f"{store.url}/schema/swagger")
+    title = browser.wait("(document.querySelector('.swagger-ui .info .title') || {}).textContent")
+    assert title, "Swagger UI drew the document"
+    assert "Witryna" in title
+    assert browser.wait("document.querySelectorAll('.opblock').length > 5")
+    outside = [u for u in browser.requests() if not u.startswith((store.url, "data:"))]
+    assert outside == [], "nothing from another origin"
     assert browser.script_errors() == []

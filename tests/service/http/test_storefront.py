@@ -20,7 +20,11 @@ GZIP_BUDGET_BYTES = 6_000
 
 @pytest.fixture(scope="module")
 def shop_service(redis_server: RedisServer) -> Iterator[Service]:
-    env = {"WITRYNA_CORS_ORIGINS": f"{SHOP}, http://other.example", "WITRYNA_SDK_TIMEOUT_MS": "90"}
+    env = {
+        "WITRYNA_CORS_ORIGINS": f"{SHOP}, http://other.example",
+        "WITRYNA_SDK_TIMEOUT_MS": "90",
+        "WITRYNA_DEMO": "1",
+    }
     with Service(redis_server.url, **env) as running:
         yield running
 
@@ -89,10 +93,3 @@ def test_cors_answers_the_shops_origins_only(shop_service: Service) -> None:
     assert simple.json()["visitor_id"] == "cors-1"
     assert simple.headers["access-control-allow-origin"] == SHOP
     assert "access-control-allow-origin" not in stranger.headers
-
-
-def test_demo_can_be_switched_off(redis_server: RedisServer) -> None:
-    with Service(redis_server.url, WITRYNA_DEMO="false") as running:
-        http = httpx.Client(headers=SECRET, base_url=running.url)
-        assert http.get("/demo").status_code == 404
-        assert http.get("/sdk/witryna.js").status_code == 200
