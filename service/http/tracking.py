@@ -31,8 +31,11 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
     )
     async def page_view(request: Request[Any, Any, Any]) -> Decision:
         """Record a page view and answer with what this visitor's page should show."""
+        # The body is read before any refusal: a connection left with an unread body
+        # cannot take the client's next request.
+        body = await bodies.read(request)
         limits.sender(request)
-        view = bodies.page_view(await bodies.read(request), skew_s)
+        view = bodies.page_view(body, skew_s)
         limits.visitors((view.visitor_id,))
         decision = await parts.pages.decide(view)
         parts.metrics.decided(decision, parts.policy.slots)
@@ -41,8 +44,9 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
     @post("/v1/events", status_code=202, tags=["storefront"], operation_class=json_body(EventBatch))
     async def events(request: Request[Any, Any, Any]) -> Accepted:
         """Record a batch of events from any channel, in the one event schema."""
+        body = await bodies.read(request)
         limits.sender(request)
-        data = bodies.event_batch(await bodies.read(request), skew_s)
+        data = bodies.event_batch(body, skew_s)
         limits.visitors(event.visitor_id for event in data.events)
         now = time.time()
         batch = [stored(event, now) for event in data.events]

@@ -28,6 +28,10 @@ KEYS_ENV = {
     "WITRYNA_SITE_KEYS": SITE_KEY,
     "WITRYNA_IDENTIFY_SECRET": IDENTIFY_SECRET,
 }
+# Every test calls from 127.0.0.1, and some name one visitor in a tight loop, faster than a
+# shop's busiest address or any shopper: tests/service/http/test_rate_limits.py holds those
+# limits on services of its own.
+UNLIMITED_ENV = {"WITRYNA_RATE_PER_ADDRESS": "0", "WITRYNA_RATE_PER_VISITOR": "0"}
 SECRET = {"Authorization": f"Bearer {SECRET_KEY}"}
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,6 +107,7 @@ class Service:
             "WITRYNA_MODELS_DIR": str(MODELS),
             "WITRYNA_MODEL_NAME": MODEL_NAME,
             **KEYS_ENV,
+            **UNLIMITED_ENV,
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -122,12 +127,10 @@ class Service:
 
 SERVICE_ENV = {
     "WITRYNA_MAX_BODY_BYTES": "65536",
-    # Every test calls from 127.0.0.1, one request after another, faster than a shop's busiest
-    # address: tests/service/http/test_rate_limits.py holds that limit on services of its own.
-    "WITRYNA_RATE_PER_ADDRESS": "0",
     "WITRYNA_BENCH_ROUTES": "1",
     "WITRYNA_CATALOG_SYNC_MS": "5",
     "WITRYNA_OPENAPI": "1",
+    "WITRYNA_DEMO": "1",
 }
 
 

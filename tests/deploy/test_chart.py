@@ -72,6 +72,7 @@ def test_the_examples_render_what_production_needs(variant: str) -> None:
             "NetworkPolicy",
             "PodDisruptionBudget",
             "Secret",
+            "Secret",
             "Service",
             "ServiceAccount",
             "ServiceMonitor",

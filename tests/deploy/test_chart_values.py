@@ -137,14 +137,16 @@ def test_the_bundled_redis_requires_the_password_the_service_sends(
     assert auth["valueFrom"]["secretKeyRef"] == {"name": secret, "key": key}
     flag = redis["args"].index("--requirepass")
     assert redis["args"][flag + 1] == "$(REDISCLI_AUTH)"
-    (password, url) = server(manifests)["env"]
+    env = server(manifests)["env"]
+    (password, url) = [v for v in env if v["name"] in ("REDIS_PASSWORD", "WITRYNA_REDIS_URL")]
     assert password["valueFrom"]["secretKeyRef"] == {"name": secret, "key": key}
     assert url == {
         "name": "WITRYNA_REDIS_URL",
         "value": f"redis://:$(REDIS_PASSWORD)@{FULLNAME}-redis:6379/0",
     }
     if secret == "shop-auth":
-        assert "Secret" not in kinds(manifests), "the operator's Secret, none of the chart's"
+        secrets = [m["metadata"]["name"] for m in manifests if m["kind"] == "Secret"]
+        assert secrets == [f"{FULLNAME}-keys"], "the operator's Secret, no password of the chart's"
     else:
         data = find(manifests, "Secret", secret)["data"]
         assert base64.b64decode(data[key]) == b"s3cret"
@@ -211,9 +213,9 @@ def test_an_existing_secret_can_hold_the_redis_url() -> None:
         "--set", "redis.enabled=false", "--set", "externalRedis.existingSecret=shop-redis",
         "--set", "externalRedis.existingSecretKey=url",
     )  # fmt: skip
-    assert "Secret" not in kinds(manifests)
-    (variable,) = server(manifests)["env"]
-    assert variable["name"] == "WITRYNA_REDIS_URL"
+    secrets = [m["metadata"]["name"] for m in manifests if m["kind"] == "Secret"]
+    assert secrets == [f"{FULLNAME}-keys"], "no Secret of the chart's own for the URL"
+    (variable,) = [v for v in server(manifests)["env"] if v["name"] == "WITRYNA_REDIS_URL"]
     assert variable["valueFrom"]["secretKeyRef"] == {"name": "shop-redis", "key": "url"}
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from service.storage.server import RedisServer
-from tests._support.stack import Service
+from tests._support.stack import SECRET, Service
 
 REFERENCES = re.compile(r'(?:src|href)="([^"]+)"')
 
@@ -21,7 +21,7 @@ REFERENCES = re.compile(r'(?:src|href)="([^"]+)"')
 def pages(redis_server: RedisServer) -> Iterator[httpx.Client]:
     with (
         Service(redis_server.url, WITRYNA_DEMO="1", WITRYNA_OPENAPI="1") as running,
-        httpx.Client(base_url=running.url) as http,
+        httpx.Client(headers=SECRET, base_url=running.url) as http,
     ):
         yield http
 
@@ -81,7 +81,10 @@ def test_swagger_loads_only_its_own_pinned_files(pages: httpx.Client) -> None:
 
 
 def test_demo_store_and_api_documents_are_off_unless_asked_for(redis_server: RedisServer) -> None:
-    with Service(redis_server.url) as running, httpx.Client(base_url=running.url) as http:
+    with (
+        Service(redis_server.url) as running,
+        httpx.Client(headers=SECRET, base_url=running.url) as http,
+    ):
         for path in (
             "/demo",
             "/demo/demo.js",

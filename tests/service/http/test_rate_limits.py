@@ -17,14 +17,16 @@ import pytest
 from service.metrics.counters import Snapshot
 from service.storage.keys import pool_key
 from service.storage.server import RedisServer
-from tests._support.stack import Backend, RedisClient, Service, wait_for
+from tests._support.stack import SITE_KEY, Backend, RedisClient, Service, wait_for
 
 PAGE_VIEWS = "/v1/page-views"
 T = TypeVar("T")
+OTHER_SITE_KEY = "test-site-key-other-0123"
 LIMITS = {
+    "WITRYNA_SITE_KEYS": f"{SITE_KEY},{OTHER_SITE_KEY}",
     "WITRYNA_RATE_PER_ADDRESS": "40",
     "WITRYNA_RATE_PER_VISITOR": "10",
-    "WITRYNA_RATE_PER_SITE_KEY": "25",
+    "WITRYNA_RATE_PER_SITE_KEY": "60",
 }
 
 
@@ -35,6 +37,7 @@ def view(visitor: str) -> dict[str, Any]:
 def client(url: str, address: str, **options: Any) -> httpx.Client:
     """A client calling from ``address``: all of 127/8 is loopback on Linux."""
     transport = httpx.HTTPTransport(local_address=address)
+    options.setdefault("params", {"key": SITE_KEY})
     return httpx.Client(base_url=url, transport=transport, timeout=10.0, **options)
 
 
@@ -107,17 +110,17 @@ def test_one_site_key_is_limited_from_every_address_and_another_key_is_not(
     def send(http: httpx.Client, i: int) -> httpx.Response:
         # The same key as a query parameter or a bearer token: counted as one.
         if i % 2:
-            return http.post(PAGE_VIEWS, json=view(f"k-{i}"), params={"key": "pk_one"})
-        bearer = {"authorization": "Bearer pk_one"}
+            return http.post(PAGE_VIEWS, json=view(f"k-{i}"), params={"key": SITE_KEY})
+        bearer = {"authorization": f"Bearer {SITE_KEY}"}
         return http.post(PAGE_VIEWS, json=view(f"k-{i}"), headers=bearer)
 
     with client(limited.url, "127.0.0.4") as a, client(limited.url, "127.0.0.5") as b:
         at_second_start()
         with ThreadPoolExecutor(2) as pool:
-            halves = list(pool.map(lambda h: flood(h, send, 30), [a, b]))
-        other = a.post(PAGE_VIEWS, json=view("k-other"), params={"key": "pk_two"})
-    # Each address stays under its own limit of 40: only the key's 25 can refuse them.
-    assert_limited(halves[0] + halves[1], 25, "site key")
+            halves = list(pool.map(lambda h: flood(h, send, 36), [a, b]))
+        other = a.post(PAGE_VIEWS, json=view("k-other"), params={"key": OTHER_SITE_KEY})
+    # Each address stays under its own limit of 40: only the key's 60 can refuse them.
+    assert_limited(halves[0] + halves[1], 60, "site key")
     assert other.status_code == 200
 
 
