@@ -40,6 +40,8 @@ ROUTES: dict[tuple[str, str], Owner] = {
     ("GET", "/sdk/witryna.js"): Owner.PUBLIC,
     ("GET", "/demo"): Owner.PUBLIC,
     ("GET", "/demo/{name}"): Owner.PUBLIC,
+    # The demo store's stand-in backend, only with WITRYNA_DEMO (service/http/demo_shop.py).
+    ("POST", "/demo/orders"): Owner.PUBLIC,
 }
 
 # The OpenAPI document and its viewers (Litestar's own routes under /schema).

@@ -7,6 +7,7 @@ from litestar.handlers import HTTPRouteHandler
 from service.http import (
     catalogue,
     dashboard,
+    demo_shop,
     experiments,
     operations,
     storefront,
@@ -25,4 +26,5 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
         *operations.routes(parts),
         *dashboard.routes(parts),
         *storefront.routes(parts.settings),
+        *demo_shop.routes(parts),
     ]

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from service.storage.server import RedisServer
-from tests._support.stack import ROOT, Service
+from tests._support.stack import ROOT, SITE_KEY, Service
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,8 @@ def page_view_ms(port: int) -> float:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=ATTACK_S)
     try:
         headers = {"content-type": "application/json"}
-        connection.request("POST", "/v1/page-views", body=PAGE_VIEW, headers=headers)
+        path = f"/v1/page-views?key={SITE_KEY}"
+        connection.request("POST", path, body=PAGE_VIEW, headers=headers)
         response = connection.getresponse()
         response.read()
         assert response.status == 200, response.status

@@ -433,3 +433,30 @@ def test_swagger_renders_offline_from_its_own_files(browser: Browser, store: Ser
     outside = [u for u in browser.requests() if not u.startswith((store.url, "data:"))]
     assert outside == [], "nothing from another origin"
     assert browser.script_errors() == []
+
+
+def test_the_demo_checkout_converts_through_its_backend_not_the_browser(
+    browser: Browser, store: Service
+) -> None:
+    """Purchases the browser sends do not move experiments; the demo's stand-in for a shop
+    backend sends the order as the shop's server would, so the demo's experiment moves."""
+    origin = store.url
+    as_visitor(browser, origin, "v-demo-buyer")
+    view(browser, product(origin, LAPTOPS[0]))
+    browser.driver.find_element("id", "add").click()
+    assert browser.wait("witryna.pending() === 0 && document.getElementById('added').textContent")
+    view(browser, f"{origin}/demo?p=checkout")
+    with httpx.Client(headers=SECRET, base_url=origin) as http:
+
+        def conversions() -> int:
+            arms = http.get("/v1/experiments/cart-incentive").json()["arms"]
+            return sum(a["conversions"] for a in arms)
+
+        before = conversions()
+        browser.driver.find_element("id", "place-order").click()
+        assert browser.wait("location.search.indexOf('done=1') >= 0")
+        wait_for(lambda: conversions() == before + 1)
+        assert conversions() == before + 1
+        profile = http.get("/v1/visitors/v-demo-buyer/profile").json()
+    assert profile["purchases"] == 1
+    assert browser.script_errors() == []

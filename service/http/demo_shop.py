@@ -1,0 +1,49 @@
+"""The demo store's backend: what a shop's own server does at checkout, played by the service.
+
+A real shop's backend sends its orders with a secret key, so that they count as experiment
+conversions; a browser's purchases never do. The demo has no backend of its own, so this
+route stands in for one and holds the trust a secret key would. It exists only with
+WITRYNA_DEMO, which the image and the chart leave off.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, post
+from litestar.handlers import HTTPRouteHandler
+from msgspec import Meta, Struct
+
+from service.http import bodies
+from service.http.parts import Parts
+from service.schema import Accepted, ItemId, StoredEvent, VisitorId
+
+
+class Order(Struct, forbid_unknown_fields=True, kw_only=True):
+    visitor_id: VisitorId
+    items: Annotated[list[ItemId], Meta(min_length=1, max_length=50)]
+
+
+_order = msgspec.json.Decoder(Order)
+
+
+def routes(parts: Parts) -> list[HTTPRouteHandler]:
+    if not parts.settings.demo:
+        return []
+
+    @post("/demo/orders", status_code=202, include_in_schema=False)
+    async def order(request: Request[Any, Any, Any]) -> Accepted:
+        """The demo checkout's order, recorded as the shop's backend would record it."""
+        placed = bodies.decode(_order, await bodies.read(request))
+        now = time.time()
+        events = [
+            StoredEvent(visitor_id=placed.visitor_id, type="purchase", item_id=item, ts=now)
+            for item in placed.items
+        ]
+        written = await parts.store.append_many(events)
+        parts.logs.record(written.kept, None, converts=True)
+        return Accepted(accepted=len(events), buffered=written.buffered)
+
+    return [order]
