@@ -73,7 +73,11 @@ class Guard:
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
 
-    def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # Async, though it awaits nothing: Litestar runs a sync guard in a thread pool, a thread
+    # hop on every request.
+    async def __call__(
+        self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+    ) -> None:
         method = str(connection.scope.get("method", "GET"))
         owner = owner_of(method, connection.scope["path_template"])
         key = presented(connection)

@@ -50,8 +50,9 @@ def page_headers(
     return {**BASE, "Content-Security-Policy": policy}
 
 
-def secure_html(response: Response[Any]) -> Response[Any]:
-    """After every request: an HTML answer without headers of its own gets the defaults."""
+async def secure_html(response: Response[Any]) -> Response[Any]:
+    """After every request: an HTML answer without headers of its own gets the defaults.
+    Async, as Litestar runs a sync hook in a thread pool: a thread hop on every request."""
     if str(response.media_type).startswith("text/html"):
         for name, value in {**BASE, "Content-Security-Policy": DEFAULT_CSP}.items():
             response.headers.setdefault(name, value)
