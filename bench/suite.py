@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import random
-import secrets
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from bench import load as bench_load
 from bench import plot as bench_plot
 from bench import profile as bench_profile
 from bench.machine import machine
+from service.cli.keys import generate
 from service.cli.progress import progress
 from service.model.manifest import current_artefact, read_manifest
 from service.schema import PageType
@@ -62,7 +62,8 @@ class Keys(Struct, frozen=True):
 
     @classmethod
     def generated(cls) -> Keys:
-        return cls(f"site_{secrets.token_urlsafe(24)}", f"secret_{secrets.token_urlsafe(32)}")
+        made = generate()
+        return cls(made["WITRYNA_SITE_KEYS"], made["WITRYNA_SECRET_KEYS"])
 
     @classmethod
     def of(cls, settings: Settings) -> Keys:

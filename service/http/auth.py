@@ -25,8 +25,10 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Where the guard leaves the caller's kind for the handler: None, SITE or SECRET.
+# Where the guard leaves, for the handler, the caller's kind (None, SITE or SECRET) and the
+# key as sent, so that nothing reads the credentials twice.
 CALLER = "witryna_caller"
+SENT = "witryna_key"
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="witryna", Basic realm="witryna"'}
 
 
@@ -82,7 +84,8 @@ class Guard:
         owner = owner_of(method, connection.scope["path_template"])
         key = presented(connection)
         kind = None if key is None else self.keys.kind_of(key)
-        connection.scope.setdefault("state", {})[CALLER] = kind
+        state = connection.scope.setdefault("state", {})
+        state[CALLER], state[SENT] = kind, key
         if owner is Owner.PUBLIC:
             return
         if owner is None:
@@ -127,4 +130,10 @@ def check_link_token(
 def caller(connection: ASGIConnection[Any, Any, Any, Any]) -> Owner | None:
     """The kind of key this request came with, as the guard found it."""
     found: Owner | None = connection.scope.get("state", {}).get(CALLER)
+    return found
+
+
+def sent_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The key this request came with, as sent, as the guard read it."""
+    found: str | None = connection.scope.get("state", {}).get(SENT)
     return found

@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Request
 
 from service.errors import TooManyRequests
+from service.http.auth import sent_key
 from service.http.parts import Parts
 from service.storage.rates import Subject
 
@@ -26,15 +27,6 @@ def client_address(request: Request[Any, Any, Any], hops: int) -> str:
     return entries[-hops] if len(entries) >= hops else own
 
 
-def site_key(request: Request[Any, Any, Any]) -> str:
-    """The site key as sent, checked or not: counting needs no more."""
-    key = request.query_params.get("key")
-    if key:
-        return str(key)
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
-
-
 class Limits:
     """Raises TooManyRequests once a subject has spent its requests for this second."""
 
@@ -47,11 +39,11 @@ class Limits:
         self.hops = s.forwarded_hops
 
     def sender(self, request: Request[Any, Any, Any]) -> None:
-        """Counted before the body is read, so that a flood of bad bodies is limited too."""
+        """Counted before the body is decoded, so that a flood of bad bodies is limited too."""
         subjects: list[Subject] = []
         if self.per_address:
             subjects.append(("address", client_address(request, self.hops), self.per_address))
-        if self.per_key and (key := site_key(request)):
+        if self.per_key and (key := sent_key(request)):
             subjects.append(("site_key", key, self.per_key))
         self._admit(subjects)
 

@@ -11,6 +11,7 @@ from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import DataError, RedisClusterException, RedisError
 
 Client: TypeAlias = aioredis.Redis | RedisCluster
@@ -35,6 +36,17 @@ class PackedConnection(Connection):
             return [hiredis.pack_command(args)]
         except TypeError as exc:
             raise DataError(str(exc)) from exc
+
+
+async def queue_script(
+    pipe: Pipe, script: AsyncScript, source: str, keys: list[str], args: list[Any]
+) -> None:
+    """Add a run of ``script`` (whose Lua is ``source``) to ``pipe``, on one Redis or a cluster."""
+    if isinstance(pipe, ClusterPipeline):
+        # redis-py refuses EVALSHA in a cluster pipeline; EVAL carries the script.
+        pipe.eval(source, len(keys), *keys, *args)
+    else:
+        await script(keys=keys, args=args, client=pipe)
 
 
 def connect(url: str, timeout_ms: int, cluster: bool = False) -> Client:

@@ -11,13 +11,13 @@ from typing import Any, cast
 
 import msgspec
 from msgspec import Struct
-from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from service.errors import BufferFull
 from service.schema import StoredEvent
 from service.storage import scripts
-from service.storage.client import UNREACHABLE, Client
+from service.storage.client import UNREACHABLE, Client, queue_script
 from service.storage.keys import alias_key, consent_key, events_key, profile_key
 from service.storage.log_writer import LogWriter
 from service.storage.pipe import PipedConnection
@@ -221,11 +221,7 @@ class EventStore:
         pipe = self.client.pipeline(transaction=False)
         for event, person in writes:
             keys, args = self._keys(person), _args(event, self.history_len, self.ttl_s, read=False)
-            if isinstance(pipe, ClusterPipeline):
-                # redis-py refuses EVALSHA in a cluster pipeline; EVAL carries the script.
-                pipe.eval(scripts.RECORD, len(keys), *keys, *args)
-            else:
-                await self._record(keys=keys, args=args, client=pipe)
+            await queue_script(pipe, self._record, scripts.RECORD, keys, args)
         replies: list[Any] = await pipe.execute()
         return replies
 

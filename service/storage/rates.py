@@ -27,10 +27,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio.cluster import ClusterPipeline
-
 from service.storage import scripts
-from service.storage.client import UNREACHABLE, Client
+from service.storage.client import UNREACHABLE, Client, queue_script
 from service.storage.keys import rate_key
 
 log = logging.getLogger(__name__)
@@ -99,11 +97,7 @@ class RateCounts:
         pipe = self.client.pipeline(transaction=False)
         for (kind, subject), _, added in sends:
             keys, args = [rate_key(kind, subject, window)], [added, TTL_S]
-            if isinstance(pipe, ClusterPipeline):
-                # redis-py refuses EVALSHA in a cluster pipeline; EVAL carries the script.
-                pipe.eval(scripts.COUNT, 1, *keys, *args)
-            else:
-                await self._count(keys=keys, args=args, client=pipe)
+            await queue_script(pipe, self._count, scripts.COUNT, keys, args)
         try:
             totals: list[Any] = await pipe.execute()
         except BaseException:

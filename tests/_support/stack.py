@@ -6,8 +6,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 import redis
 import redis.cluster
 
+from bench.suite import wait_ready
 from service.storage.server import free_port
 
 # The keys every test service starts with: the secret one goes in each test client's headers.
@@ -37,22 +36,6 @@ SECRET = {"Authorization": f"Bearer {SECRET_KEY}"}
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"
 MODEL_NAME = "demo"
-
-
-def wait_ready(url: str, server: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
-    """Poll ``/readyz`` until it answers 200; fails if the server exits first."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the service exited with {server.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1.0) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready after {timeout_s:.0f} s")
 
 
 class ClusterClient(redis.cluster.RedisCluster):
