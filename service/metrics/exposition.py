@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import accumulate
+from typing import TypeVar
 
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import (
@@ -36,22 +37,32 @@ ARM = ("experiment", "arm")
 _LE = tuple(repr(BOUNDS[i]) for i in EXPOSED)
 
 
-def _gauge(
-    name: str, help_text: str, labels: Sequence[str], samples: Iterable[tuple[list[str], float]]
-) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, help_text, labels=labels)
+Family = TypeVar("Family", GaugeMetricFamily, CounterMetricFamily)
+
+
+def _family(
+    kind: type[Family],
+    name: str,
+    help_text: str,
+    labels: Sequence[str],
+    samples: Iterable[tuple[list[str], float]],
+) -> Family:
+    family = kind(name, help_text, labels=labels)
     for values, value in samples:
         family.add_metric(values, value)
     return family
+
+
+def _gauge(
+    name: str, help_text: str, labels: Sequence[str], samples: Iterable[tuple[list[str], float]]
+) -> GaugeMetricFamily:
+    return _family(GaugeMetricFamily, name, help_text, labels, samples)
 
 
 def _counter(
     name: str, help_text: str, labels: Sequence[str], samples: Iterable[tuple[list[str], float]]
 ) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, help_text, labels=labels)
-    for values, value in samples:
-        family.add_metric(values, value)
-    return family
+    return _family(CounterMetricFamily, name, help_text, labels, samples)
 
 
 class PooledCollector(Collector):
