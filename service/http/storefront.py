@@ -78,12 +78,12 @@ def demo_files(settings: Settings) -> dict[str, StaticFile]:
                 raise RuntimeError(f"the demo page has lost its {SITE_KEY_META!r}")
             filled = SITE_KEY_META.replace('content=""', f'content="{key}"')
             body = body.replace(SITE_KEY_META.encode(), filled.encode())
-        # ?endpoint= points the store at any service, so its scripts may call any origin;
-        # the cards it draws carry their colours in style attributes.
-        headers = page_headers(body.decode(), connect="*", style_attributes=True)
-        files[path.name] = StaticFile.of(
-            body, path.suffix, headers if path.suffix == ".html" else None
-        )
+        headers = None
+        if path.suffix == ".html":
+            # ?endpoint= points the store at any service, so its scripts may call any origin;
+            # the cards it draws carry their colours in style attributes.
+            headers = page_headers(body.decode(), connect="*", style_attributes=True)
+        files[path.name] = StaticFile.of(body, path.suffix, headers)
     return files
 
 
