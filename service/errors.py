@@ -57,8 +57,14 @@ class UnsupportedMediaType(WitrynaError):
 
 
 class BufferFull(WitrynaError):
+    """Redis is failing and the journal has no room: the sender keeps the events (witryna.js
+    does) and sends them again later."""
+
     status_code = 503
-    title = "Event buffer full"
+    title = "Event journal full"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "5"})
 
 
 class TooManyRequests(WitrynaError):

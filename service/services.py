@@ -9,6 +9,7 @@ import gc
 import logging
 import socket
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from service.decision.experiments import assign
@@ -20,11 +21,13 @@ from service.metrics.counters import Metrics
 from service.metrics.pool import MetricsPool
 from service.model.runtime import ModelRuntime
 from service.settings import Settings
+from service.storage.backlog import drain, drain_forever, probe_forever
 from service.storage.catalog import Catalog, CatalogItem
 from service.storage.catalog_cache import CatalogCache
 from service.storage.client import UNREACHABLE, connect
 from service.storage.events import EventStore
 from service.storage.identity import Identities
+from service.storage.journal import Journal
 from service.storage.keys import pool_key
 from service.storage.log_writer import LogWriter
 from service.storage.pipe import PipedConnection
@@ -94,9 +97,17 @@ class Services:
         if s.redis_url is None:
             raise ConfigError("WITRYNA_REDIS_URL is unset; `witryna serve` starts a private Redis")
         self._parts = parts = _Parts(s, self.metrics)
+        journal = parts.store.journal
+        try:
+            journal.open()
+        except OSError as exc:
+            raise ConfigError(f"WITRYNA_DATA_DIR={s.data_dir!r}: no journal there: {exc}") from exc
+        if journal.waiting:
+            log.warning("%d events wait in the journal for redis", journal.waiting)
         if not await parts.store.ping():
             log.warning("redis does not answer yet; serving degraded")
-        self._spawn(parts.store.flush_forever(), parts.logs.write_forever())
+        self._spawn(drain_forever(parts.store), probe_forever(parts.store))
+        self._spawn(journal.sync_forever(), parts.logs.write_forever())
         self._spawn(parts.metrics_pool.publish_forever(), parts.rates.share_forever())
         if s.catalog_sync_ms > 0:
             with contextlib.suppress(*UNREACHABLE):
@@ -125,11 +136,21 @@ class Services:
         # Last writes get a bounded time: a stopping worker must not hang on Redis.
         with contextlib.suppress(TimeoutError, *UNREACHABLE):
             await asyncio.wait_for(self._final_writes(), timeout=STOP_TIMEOUT_S)
+        waiting = self._parts.store.journal.close()
+        if waiting:
+            log.warning(
+                "%d events wait in the journal in %s for the next start", waiting, self._journal_dir
+            )
         with contextlib.suppress(TimeoutError, *UNREACHABLE):
             await asyncio.wait_for(self._parts.store.close(), timeout=STOP_TIMEOUT_S)
 
+    @property
+    def _journal_dir(self) -> Path:
+        return self.store.journal.directory
+
     async def _final_writes(self) -> None:
-        await self.store.flush()
+        if self.store.breaker.closed:
+            await drain(self.store)
         await self.logs.write()
 
 
@@ -149,8 +170,17 @@ class _Parts:
         pipe = None
         if not s.redis_cluster:
             pipe = PipedConnection.from_url(s.redis_url, s.redis_timeout_ms / 1000)
+        journal = Journal(
+            Path(s.data_dir) / "journal", s.journal_max_mb * 2**20, s.journal_fsync == "always"
+        )
         self.store = EventStore(
-            client, s.history_len, s.history_ttl_s, s.buffer_events, logs=self.logs, pipe=pipe
+            client,
+            s.history_len,
+            s.history_ttl_s,
+            journal,
+            s.redis_deadline_ms / 1000,
+            logs=self.logs,
+            pipe=pipe,
         )
         self.identities = Identities(self.store)
         self.rates = RateCounts(client)

@@ -42,6 +42,13 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # True: redis_url names one node of a Redis Cluster, which the client learns the rest from.
     redis_cluster: bool = False
     redis_timeout_ms: Positive = 100
+    # A page view's or event batch's Redis work ends after this long, answered or not: the
+    # page is then answered degraded and the events wait in the journal. Well inside the
+    # SDK's budget (sdk_timeout_ms), which must also hold the model run and the network.
+    redis_deadline_ms: Annotated[int, Meta(ge=1, le=10_000)] = 50
+    # The service's own state on disk: the journal of events that wait for Redis, and the
+    # private Redis's files when `witryna serve` starts one.
+    data_dir: str = "data"
     models_dir: str = "models"
     model_name: str = "demo"
     # How often a worker looks for a newly published model; 0 turns hot swapping off.
@@ -69,8 +76,14 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     catalog_cache_items: Positive = 200_000
     # Forget every cached item this often, for changes written to Redis behind the API.
     catalog_refresh_s: Annotated[float, Meta(gt=0)] = 60.0
-    # Events that could not reach Redis wait here, in order, until it answers again.
+    # Log entries (events and decisions for training) that wait in memory for Redis.
     buffer_events: Annotated[int, Meta(ge=0)] = 10_000
+    # Events Redis did not take wait in the journal, in order, until it answers: at most
+    # this many MiB per worker; beyond it event batches answer 503 with Retry-After.
+    journal_max_mb: Positive = 64
+    # "everysec": the journal reaches the disk within a second (a crashing process loses
+    # nothing, a crashing machine up to that second); "always": before each answer.
+    journal_fsync: Literal["everysec", "always"] = "everysec"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Shop origins allowed to call from the browser, comma-separated ("*" for any); empty: none.
     cors_origins: str = ""

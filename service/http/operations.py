@@ -20,9 +20,11 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
 
     @get("/readyz", tags=["operations"])
     async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-        """Ready when Redis answers and a model is loaded; 503 otherwise. With a secret key
-        it also says which model and policy are served and what the last reload refused."""
-        redis_ok = await parts.store.ping()
+        """Ready while the worker's breaker finds Redis answering, a model being loaded; 503
+        otherwise. It follows the breaker, which needs several results in a row to turn,
+        so that it does not flap with a slow Redis. With a secret key it also says which
+        model and policy are served and what the last reload refused."""
+        redis_ok = parts.store.breaker.closed
         body: dict[str, Any] = {"status": "ready" if redis_ok else "unavailable"}
         if caller(request) is Owner.SECRET:
             body |= details(parts, redis_ok)
@@ -38,7 +40,7 @@ def details(parts: Parts, redis_ok: bool) -> dict[str, Any]:
         "model_version": runtime.version,
         "provider": runtime.provider,
         "policy_version": parts.policy.version,
-        "buffered_events": len(parts.store.pending),
+        "journal_events": parts.store.journal.waiting,
         "model_reload_error": parts.current.model_error,
         "policy_reload_error": parts.current.policy_error,
     }

@@ -1,11 +1,11 @@
-"""Histories and profiles in Redis: one round trip per page view, nothing lost while Redis
-is away. Events are kept in time order, whatever order they arrive in."""
+"""Histories and profiles in Redis: one round trip per page view, within a deadline, and
+nothing lost while Redis is away: what it does not take waits in the journal. Events are kept
+in time order, whatever order they arrive in."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -17,8 +17,10 @@ from redis.exceptions import ResponseError
 from service.errors import BufferFull
 from service.schema import StoredEvent
 from service.storage import scripts
+from service.storage.breaker import Breaker
 from service.storage.client import UNREACHABLE, Client, queue_script
-from service.storage.keys import alias_key, consent_key, events_key, profile_key
+from service.storage.journal import Journal
+from service.storage.keys import PROBE_KEY, alias_key, consent_key, events_key, profile_key
 from service.storage.log_writer import LogWriter
 from service.storage.pipe import PipedConnection
 from service.storage.streams import erasures
@@ -72,18 +74,22 @@ class EventStore:
         client: Client,
         history_len: int,
         ttl_s: int,
-        buffer_limit: int,
+        journal: Journal,
+        deadline_s: float,
         logs: LogWriter | None = None,
         pipe: PipedConnection | None = None,
     ) -> None:
         self.client = client
         self.history_len = history_len
         self.ttl_s = ttl_s
-        self.buffer_limit = buffer_limit
-        self.pending: deque[StoredEvent] = deque()
-        # Told which buffered events a flush kept: they are logged late rather than never.
+        self.journal = journal
+        # A request's Redis work ends here, answered or not: a slow Redis must not hold pages.
+        self.deadline_s = deadline_s
+        self.breaker = Breaker()
+        # One drain at a time: two would write the same journalled events.
+        self.draining = asyncio.Lock()
+        # Told which journalled events a drain kept: they are logged late rather than never.
         self.logs = logs
-        self._flushing = asyncio.Lock()
         self._record = client.register_script(scripts.RECORD)
         # The page view's own connection on a single Redis; None leaves it to ``client``.
         self.pipe = pipe
@@ -94,20 +100,23 @@ class EventStore:
     async def append_and_read(self, event: StoredEvent) -> History | None:
         """Record one event and read the person's recent events and profile.
 
-        One round trip, or two for an id linked to a customer. None when Redis is
-        unreachable; the event then waits in the buffer.
+        One round trip, or two for an id linked to a customer. None when Redis fails, is
+        slower than the deadline or is known to be failing; the event then waits in the
+        journal.
         """
-        if self.pending and not await self.flush():
-            self._buffer([event], strict=False)
+        if self.breaker.open:
+            self._keep([event], strict=False)
             return None
         try:
-            reply = await self._record_and_read(event.visitor_id, event)
-            if text(reply[0]) == "alias":
-                reply = await self._record_and_read(text(reply[1]), event)
-        except UNREACHABLE as exc:
-            log.warning("redis unreachable, page view buffered: %s", exc)
-            self._buffer([event], strict=False)
+            async with asyncio.timeout(self.deadline_s):
+                reply = await self._record_and_read(event.visitor_id, event)
+                if text(reply[0]) == "alias":
+                    reply = await self._record_and_read(text(reply[1]), event)
+        except (*UNREACHABLE, TimeoutError) as exc:
+            self.breaker.failed(str(exc) or "past the deadline")
+            self._keep([event], strict=False)
             return None
+        self.breaker.succeeded()
         if text(reply[0]) == "noconsent":
             return History(events=[event], profile={}, consent=False)
         profile = {
@@ -153,16 +162,19 @@ class EventStore:
         return [decode_event(member) for member in raw]
 
     async def append_many(self, events: Sequence[StoredEvent]) -> Written:
-        """Record a batch. Raises BufferFull when Redis is away and the buffer cannot take it."""
-        if self.pending and not await self.flush():
-            self._buffer(events, strict=True)
+        """Record a batch, or journal it. Raises BufferFull when neither can take it."""
+        if self.breaker.open:
+            self._keep(events, strict=True)
             return Written(buffered=len(events), kept=[])
         try:
-            kept = await self.write_checked(events)
-        except UNREACHABLE as exc:
-            log.warning("redis unreachable, %d events buffered: %s", len(events), exc)
-            self._buffer(events, strict=True)
+            async with asyncio.timeout(self.deadline_s):
+                kept = await self.write_checked(events)
+        except (*UNREACHABLE, TimeoutError) as exc:
+            # Some may be in Redis already: replayed, they are not added or counted again.
+            self.breaker.failed(str(exc) or "past the deadline")
+            self._keep(events, strict=True)
             return Written(buffered=len(events), kept=[])
+        self.breaker.succeeded()
         return Written(buffered=0, kept=kept)
 
     async def write_checked(self, events: Sequence[StoredEvent]) -> list[StoredEvent]:
@@ -225,31 +237,16 @@ class EventStore:
         replies: list[Any] = await pipe.execute()
         return replies
 
-    async def flush(self) -> bool:
-        """Write buffered events in arrival order; True when the buffer is empty afterwards."""
-        # One flush at a time: concurrent requests that find a buffer wait for the same one.
-        async with self._flushing:
-            if not self.pending:
-                return True
-            batch = list(self.pending)
-            try:
-                kept = await self.write_checked(batch)
-            except UNREACHABLE:
-                return False
-            for _ in batch:
-                self.pending.popleft()
-            if self.logs is not None:
-                self.logs.record(kept, None)
-            log.info("flushed %d buffered events to redis", len(batch))
-            return not self.pending
-
     async def ping(self) -> bool:
+        """Whether Redis takes a write within the deadline: a paused or read-only Redis
+        answers PING, and fails every page view."""
         try:
-            if isinstance(self.client, RedisCluster):
-                # Each primary holds a share of the visitors: ready only when all answer.
-                return bool(await self.client.ping(target_nodes=RedisCluster.PRIMARIES))
-            return bool(await self.client.ping())
-        except UNREACHABLE:
+            async with asyncio.timeout(self.deadline_s):
+                if isinstance(self.client, RedisCluster):
+                    # Each primary holds a share of the visitors: up only when all answer.
+                    return bool(await self.client.ping(target_nodes=RedisCluster.PRIMARIES))
+                return bool(await self.client.set(PROBE_KEY, "1", px=60_000))
+        except (*UNREACHABLE, TimeoutError):
             return False
 
     async def close(self) -> None:
@@ -257,22 +254,15 @@ class EventStore:
             self.pipe.close()
         await self.client.aclose()
 
-    async def flush_forever(self, interval_s: float = 0.5) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            if self.pending:
-                await self.flush()
-
-    def _buffer(self, events: Sequence[StoredEvent], strict: bool) -> None:
-        room = self.buffer_limit - len(self.pending)
-        if len(events) > room:
+    def _keep(self, events: Sequence[StoredEvent], strict: bool) -> None:
+        """Journal what Redis did not take; a full journal refuses a batch (503, the SDK
+        sends it again) and drops a page view's own event, whose page is answered anyway."""
+        try:
+            self.journal.append(events)
+        except BufferFull:
             if strict:
-                raise BufferFull(
-                    f"redis is unreachable and the buffer of {self.buffer_limit} events is full"
-                )
-            log.error("redis unreachable and buffer full: %d page views not kept", len(events))
-            events = events[:room]
-        self.pending.extend(events)
+                raise
+            log.error("redis failing and the journal full: a page view's event not kept")
 
 
 def _forgot_script(reply: Any) -> bool:

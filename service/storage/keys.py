@@ -86,3 +86,8 @@ def rate_key(kind: str, subject: str, window: int) -> str:
     counters over a cluster's nodes; the digest keeps site keys and ids out of key names."""
     digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
     return f"{RATE_PREFIX}{kind}:{digest}}}:{window}"
+
+
+# Written by each worker's probe: a Redis that answers PING but takes no writes (paused, a
+# read-only replica) is as good as down for page views.
+PROBE_KEY = "w:{probe}"

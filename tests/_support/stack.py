@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,8 +86,12 @@ class Service:
     def __init__(self, redis_url: str, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # Its own journal: the tests run the service in the repository, and another test's
+        # service would replay what this one left.
+        self.data_dir = Path(tempfile.mkdtemp(prefix="witryna-data-"))
         self.env = {
             **os.environ,
+            "WITRYNA_DATA_DIR": str(self.data_dir),
             "WITRYNA_REDIS_URL": redis_url,
             "WITRYNA_MODELS_DIR": str(MODELS),
             "WITRYNA_MODEL_NAME": MODEL_NAME,
@@ -106,6 +112,7 @@ class Service:
         self.process.terminate()
         # Granian kills a worker that has not stopped after 10 s: wait for that too.
         self.process.wait(timeout=20)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 SERVICE_ENV = {

@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from service.schema import StoredEvent
-from service.storage.client import connect
-from service.storage.events import EventStore
+from service.storage.backlog import drain
 from service.storage.keys import events_key
 from tests._support.stack import Backend, RedisClient
+from tests._support.stores import event_store
 
 
-def test_concurrent_flushes_write_the_buffer_once_and_in_order(
-    backend: Backend, redis_client: RedisClient
+def test_concurrent_drains_write_the_journal_once(
+    backend: Backend, redis_client: RedisClient, tmp_path: Path
 ) -> None:
     async def scenario() -> list[bool]:
-        client = connect(backend.url, 1000, backend.cluster)
-        store = EventStore(client, history_len=50, ttl_s=60, buffer_limit=100)
-        store.pending.extend(
-            StoredEvent(visitor_id="v-b", type="click", query=f"q{i}", ts=1.7e9 + i)
-            for i in range(30)
-        )
-        flushed = await asyncio.gather(*(store.flush() for _ in range(8)))
+        store = event_store(backend.url, backend.cluster, tmp_path)
+        store.journal.append(
+            [StoredEvent(visitor_id="v-b", type="click", query=f"q{i}", ts=1.7e9 + i)
+             for i in range(30)]
+        )  # fmt: skip
+        drained = await asyncio.gather(*(drain(store) for _ in range(8)))
+        assert store.journal.waiting == 0
         await store.client.aclose()
-        return list(flushed)
+        return list(drained)
 
     assert asyncio.run(scenario()) == [True] * 8
     kept = redis_client.zrange(events_key("v-b"), 0, -1)
@@ -32,14 +33,13 @@ def test_concurrent_flushes_write_the_buffer_once_and_in_order(
 
 
 def test_a_page_view_reads_back_its_own_event_even_after_redis_forgot_the_script(
-    backend: Backend, redis_client: RedisClient
+    backend: Backend, redis_client: RedisClient, tmp_path: Path
 ) -> None:
     def view(i: int) -> StoredEvent:
         return StoredEvent(visitor_id="v-r", type="product_view", item_id=f"i{i}", ts=1.7e9 + i)
 
     async def scenario() -> list[tuple[list[str | None], dict[str, str]]]:
-        client = connect(backend.url, 1000, backend.cluster)
-        store = EventStore(client, history_len=3, ttl_s=60, buffer_limit=10)
+        store = event_store(backend.url, backend.cluster, tmp_path, history_len=3)
         read = []
         for i in range(5):
             if i == 4:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
 
 from service.schema import StoredEvent
-from service.storage.client import connect
-from service.storage.events import EventStore
 from service.storage.identity import Identities
 from service.storage.keys import DECISIONS_STREAM, EVENTS_STREAM, events_key
 from service.storage.streams import DecisionLog, Logs
 from tests._support.stack import SECRET, Backend, RedisClient, wait_for
+from tests._support.stores import event_store
 
 T0 = 1_763_900_000.0
 decode_event = msgspec.msgpack.Decoder(StoredEvent).decode
@@ -204,7 +204,7 @@ def test_without_consent_nothing_is_stored_and_defaults_are_served(
 
 
 def test_log_writes_still_waiting_when_a_person_is_erased_are_taken_back(
-    backend: Backend, redis_client: RedisClient
+    backend: Backend, redis_client: RedisClient, tmp_path: Path
 ) -> None:
     """The race the erasure mark closes: a worker's batch lands after the scrub has passed."""
 
@@ -221,8 +221,8 @@ def test_log_writes_still_waiting_when_a_person_is_erased_are_taken_back(
         )
 
     async def scenario() -> tuple[int, int]:
-        client = connect(backend.url, 1000, backend.cluster)
-        store = EventStore(client, history_len=50, ttl_s=60, buffer_limit=10)
+        store = event_store(backend.url, backend.cluster, tmp_path)
+        client = store.client
         waiting = Logs()
         for visitor in ("v-gone", "v-stays"):
             bought, decided = batch(visitor, T0)
