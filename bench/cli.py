@@ -27,6 +27,17 @@ def bench_inference(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_faults(args: argparse.Namespace) -> int:
+    from bench.fault_runs import SCENARIOS, run
+    from bench.fault_summary import write
+
+    names = args.scenarios or list(SCENARIOS)
+    seconds = {name: args.seconds or (60.0 if name == "kill" else 21.0) for name in names}
+    report = run(names, args.rate, seconds, args.out)
+    print(write(report, args.out))
+    return 0
+
+
 def register(commands: Any) -> None:
     """Add ``bench`` and ``bench-inference`` to an ``argparse`` subparsers object."""
     bench_parser = commands.add_parser("bench", help="measure page-view latency")
@@ -63,3 +74,16 @@ def register(commands: Any) -> None:
     inference_parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
     inference_parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     inference_parser.set_defaults(func=bench_inference)
+
+    faults_parser = commands.add_parser(
+        "bench-faults",
+        help="page views and events under load while Redis is killed, paused or slowed, and "
+        "the service stopped while Redis is down; every acknowledged event looked for after",
+    )
+    faults_parser.add_argument("scenarios", nargs="*", help="kill, sigterm, pause, slow (all)")
+    faults_parser.add_argument("--rate", type=float, default=200.0, help="requests/s")
+    faults_parser.add_argument(
+        "--seconds", type=float, help="per scenario; default 60 for kill, 21 for the others"
+    )
+    faults_parser.add_argument("--out", type=Path, default=DEFAULT_OUT / "faults")
+    faults_parser.set_defaults(func=bench_faults)

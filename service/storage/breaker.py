@@ -35,14 +35,16 @@ class Breaker:
             self._turn(True)
             log.warning("redis failing (%s): answering degraded until it is back", why)
 
-    def succeeded(self) -> None:
-        """A request or a probe found Redis answering within its deadline."""
+    def succeeded(self, probe: bool = False) -> None:
+        """A request or a probe found Redis answering within its deadline. Only probes
+        close the breaker: requests sent before it opened may all be answered at once when
+        a stalled Redis moves again, and stall again."""
         self._failures = 0
-        if self.open:
+        if self.open and probe:
             self._successes += 1
             if self._successes >= self.closing:
-                self._turn(False)
                 log.warning("redis answers again after %.1f s", time.monotonic() - self.since)
+                self._turn(False)
 
     def _turn(self, open_: bool) -> None:
         self.open = open_

@@ -130,6 +130,13 @@ class RedisServer(Started):
             self._process.wait()
         self._process = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash: Redis keeps only what it had written to its files."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
