@@ -42,6 +42,13 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # True: redis_url names one node of a Redis Cluster, which the client learns the rest from.
     redis_cluster: bool = False
     redis_timeout_ms: Positive = 100
+    # The service's own state on disk (a relative path starts at the working directory): the
+    # private Redis's files in <data_dir>/redis/, and events waiting for Redis. Must be writable.
+    data_dir: str = "data"
+    # When the private Redis syncs its append-only file to disk: "everysec" may lose the last
+    # second if the machine fails, "always" nothing (each write waits for the disk), "no"
+    # leaves it to the kernel.
+    redis_appendfsync: Literal["everysec", "always", "no"] = "everysec"
     models_dir: str = "models"
     model_name: str = "demo"
     # How often a worker looks for a newly published model; 0 turns hot swapping off.

@@ -21,7 +21,8 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
     @get("/readyz", tags=["operations"])
     async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """Ready when Redis answers and a model is loaded; 503 otherwise. With a secret key
-        it also says which model and policy are served and what the last reload refused."""
+        it also says which model and policy are served, what the last reload refused and
+        whether Redis keeps its keys on disk."""
         redis_ok = await parts.store.ping()
         body: dict[str, Any] = {"status": "ready" if redis_ok else "unavailable"}
         if caller(request) is Owner.SECRET:
@@ -41,4 +42,5 @@ def details(parts: Parts, redis_ok: bool) -> dict[str, Any]:
         "buffered_events": len(parts.store.pending),
         "model_reload_error": parts.current.model_error,
         "policy_reload_error": parts.current.policy_error,
+        "persistence": parts.persistence,
     }
