@@ -68,10 +68,13 @@ def test_a_service_on_a_redis_without_persistence_warns_and_says_so_to_the_opera
     tmp_path: Path,
 ) -> None:
     log = tmp_path / "service.log"
-    with RedisServer() as server, Service(server.url, log=log) as service:
-        with httpx.Client(base_url=service.url) as http:
-            operator = http.get("/readyz", headers=SECRET).json()
-            anyone = http.get("/readyz").json()
+    with (
+        RedisServer() as server,
+        Service(server.url, log=log) as service,
+        httpx.Client(base_url=service.url) as http,
+    ):
+        operator = http.get("/readyz", headers=SECRET).json()
+        anyone = http.get("/readyz").json()
     assert operator["persistence"] == "off"
     assert anyone == {"status": "ready"}, "callers without the secret key learn nothing more"
     assert log.read_text().count(WARNING) == 1
@@ -82,5 +85,5 @@ def test_the_data_dir_is_made_and_one_that_cannot_be_is_named(tmp_path: Path) ->
     assert made.is_dir()
     assert list(made.iterdir()) == [], "the proof that it is writable leaves nothing behind"
     (tmp_path / "file").write_text("")
-    with pytest.raises(ConfigError, match="WITRYNA_DATA_DIR=.*cannot be created or written"):
+    with pytest.raises(ConfigError, match=r"WITRYNA_DATA_DIR=.*cannot be created or written"):
         prepare_data_dir(str(tmp_path / "file" / "data"))
