@@ -42,11 +42,12 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # True: redis_url names one node of a Redis Cluster, which the client learns the rest from.
     redis_cluster: bool = False
     redis_timeout_ms: Positive = 100
-    # The service's own state on disk (a relative path starts at the working directory): the
-    # private Redis's files in <data_dir>/redis/, and events waiting for Redis. Must be writable.
+    # The service's own state on disk, writable, or `witryna serve` refuses to start (relative:
+    # to the working directory): the private Redis's files in `<data_dir>/redis/` and the
+    # events that wait for Redis.
     data_dir: str = "data"
-    # When the private Redis syncs its append-only file to disk: "everysec" may lose the last
-    # second if the machine fails, "always" nothing (each write waits for the disk), "no"
+    # When the private Redis syncs its append-only file to disk: `everysec` may lose the last
+    # second if the machine fails, `always` nothing (each write waits for the disk), `no`
     # leaves it to the kernel.
     redis_appendfsync: Literal["everysec", "always", "no"] = "everysec"
     models_dir: str = "models"
