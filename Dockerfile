@@ -54,9 +54,11 @@ LABEL org.opencontainers.image.title="witryna" \
       org.opencontainers.image.description="Real-time website personalisation (${VARIANT})" \
       org.opencontainers.image.licenses="Apache-2.0"
 # A fixed numeric id, so that Kubernetes' runAsNonRoot can check it.
+# WITRYNA_DATA_DIR, the service's own state, is the user's: mount a volume over it to keep it.
 RUN groupadd --system --gid 10001 witryna \
     && useradd --system --uid 10001 --gid 10001 --no-create-home \
-        --home-dir /nonexistent --shell /usr/sbin/nologin witryna
+        --home-dir /nonexistent --shell /usr/sbin/nologin witryna \
+    && install --directory --owner 10001 --group 10001 --mode 0750 /var/lib/witryna
 COPY --from=build /opt/venv /opt/venv
 COPY models/ /srv/witryna/models/
 WORKDIR /srv/witryna
@@ -67,6 +69,7 @@ ENV PATH="/opt/venv/bin:${PATH}" \
     WITRYNA_HOST=0.0.0.0 \
     WITRYNA_PORT=8000 \
     WITRYNA_MODELS_DIR=/srv/witryna/models \
+    WITRYNA_DATA_DIR=/var/lib/witryna \
     WITRYNA_DEMO=0 \
     WITRYNA_OPENAPI=0
 USER 10001:10001

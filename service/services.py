@@ -30,6 +30,7 @@ from service.storage.identity import Identities
 from service.storage.journal import Journal
 from service.storage.keys import pool_key
 from service.storage.log_writer import LogWriter
+from service.storage.persistence import UNKNOWN, read_persistence
 from service.storage.pipe import PipedConnection
 from service.storage.rates import RateCounts
 
@@ -44,6 +45,8 @@ class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
+        # How Redis keeps its keys across its restarts, as read at start (/readyz shows it).
+        self.persistence = UNKNOWN
         self._parts: _Parts | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -106,6 +109,7 @@ class Services:
             log.warning("%d events wait in the journal for redis", journal.waiting)
         if not await parts.store.ping():
             log.warning("redis does not answer yet; serving degraded")
+        self.persistence = await read_persistence(parts.client)
         self._spawn(drain_forever(parts.store), probe_forever(parts.store))
         self._spawn(journal.sync_forever(), parts.logs.write_forever())
         self._spawn(parts.metrics_pool.publish_forever(), parts.rates.share_forever())
@@ -159,7 +163,7 @@ class _Parts:
 
     def __init__(self, s: Settings, metrics: Metrics) -> None:
         assert s.redis_url is not None
-        client = connect(s.redis_url, s.redis_timeout_ms, s.redis_cluster)
+        self.client = client = connect(s.redis_url, s.redis_timeout_ms, s.redis_cluster)
         self.cache: CatalogCache[CatalogItem] = CatalogCache(
             client, s.catalog_cache_items, s.catalog_refresh_s
         )

@@ -46,9 +46,14 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # page is then answered degraded and the events wait in the journal. Well inside the
     # SDK's budget (sdk_timeout_ms), which must also hold the model run and the network.
     redis_deadline_ms: Annotated[int, Meta(ge=1, le=10_000)] = 50
-    # The service's own state on disk: the journal of events that wait for Redis, and the
-    # private Redis's files when `witryna serve` starts one.
+    # The service's own state on disk, writable, or `witryna serve` refuses to start (relative:
+    # to the working directory): the private Redis's files in `<data_dir>/redis/` and the
+    # journal of events that wait for Redis in `<data_dir>/journal/`.
     data_dir: str = "data"
+    # When the private Redis syncs its append-only file to disk: `everysec` may lose the last
+    # second if the machine fails, `always` nothing (each write waits for the disk), `no`
+    # leaves it to the kernel.
+    redis_appendfsync: Literal["everysec", "always", "no"] = "everysec"
     models_dir: str = "models"
     model_name: str = "demo"
     # How often a worker looks for a newly published model; 0 turns hot swapping off.

@@ -16,6 +16,7 @@ from service.model.manifest import current_artefact
 from service.settings import Settings
 
 APP_FACTORY = "service.app:app_from_env"
+REDIS_LOAD_TIMEOUT_S = 300.0
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -23,17 +24,20 @@ def serve(args: argparse.Namespace) -> int:
     from granian.http import HTTP1Settings
     from granian.server import Server
 
+    from service.storage.persistence import REDIS_DIR, prepare_data_dir
     from service.storage.server import RedisServer
 
     settings = Settings.from_env()
     current_artefact(Path(settings.models_dir), settings.model_name)
-    private = None
     if settings.redis_url is None and settings.redis_cluster:
         raise ConfigError("WITRYNA_REDIS_CLUSTER needs WITRYNA_REDIS_URL: a node of the cluster")
+    data_dir = prepare_data_dir(settings.data_dir)
+    private = None
     if settings.redis_url is None:
-        private = RedisServer()
+        private = RedisServer(data_dir=data_dir / REDIS_DIR, appendfsync=settings.redis_appendfsync)
         # The workers build their settings from the environment, so they learn the URL there.
-        os.environ["WITRYNA_REDIS_URL"] = private.start()
+        # A large append-only file takes a while to load before Redis answers.
+        os.environ["WITRYNA_REDIS_URL"] = private.start(timeout_s=REDIS_LOAD_TIMEOUT_S)
     port = settings.port if args.port is None else args.port
     # Workers name their server by it when they pool their metrics (service/metrics/pool.py).
     os.environ["WITRYNA_PORT"] = str(port)

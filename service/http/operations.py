@@ -23,7 +23,8 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
         """Ready while the worker's breaker finds Redis answering, a model being loaded; 503
         otherwise. It follows the breaker, which needs several results in a row to turn,
         so that it does not flap with a slow Redis. With a secret key it also says which
-        model and policy are served and what the last reload refused."""
+        model and policy are served, what the last reload refused and whether Redis keeps
+        its keys on disk."""
         redis_ok = parts.store.breaker.closed
         body: dict[str, Any] = {"status": "ready" if redis_ok else "unavailable"}
         if caller(request) is Owner.SECRET:
@@ -43,4 +44,5 @@ def details(parts: Parts, redis_ok: bool) -> dict[str, Any]:
         "journal_events": parts.store.journal.waiting,
         "model_reload_error": parts.current.model_error,
         "policy_reload_error": parts.current.policy_error,
+        "persistence": parts.persistence,
     }

@@ -22,6 +22,7 @@ from service.storage.rates import RateCounts
 class Parts(Protocol):
     settings: Settings
     metrics: Metrics
+    persistence: str
 
     @property
     def store(self) -> EventStore: ...

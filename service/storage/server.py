@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import logging
 import shutil
 import signal
@@ -14,9 +15,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import IO, Literal, Self
 
 import redis
+
+from service.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +66,47 @@ class Started(ABC):
 
 
 class RedisServer(Started):
-    """A loopback redis-server without persistence that can be stopped and restarted."""
+    """A loopback redis-server that can be stopped and restarted. Without ``data_dir`` it keeps
+    nothing (tests' throwaway servers); with it, its append-only file lives there, so that a
+    restart, or a kill, finds every key again."""
 
     def __init__(
         self,
         port: int | None = None,
         executable: str = "redis-server",
         options: Sequence[str] = (),
+        data_dir: Path | None = None,
+        appendfsync: Literal["everysec", "always", "no"] = "everysec",
     ) -> None:
         self.executable = which(executable)
         self.port = port or free_port()
         self.options = list(options)
-        self._dir = Path(tempfile.mkdtemp(prefix="witryna-redis-"))
+        self.persistent = data_dir is not None
+        self._dir = data_dir or Path(tempfile.mkdtemp(prefix="witryna-redis-"))
+        self.appendfsync = appendfsync
+        self._lock: IO[bytes] | None = None
         self._process: subprocess.Popen[bytes] | None = None
+
+    def _persistence(self) -> list[str]:
+        if not self.persistent:
+            return ["--save", "", "--appendonly", "no"]
+        # The append-only file alone: snapshots would add a fork and a second copy on disk.
+        return ["--save", "", "--appendonly", "yes", "--appendfsync", self.appendfsync]
+
+    def _hold_dir(self) -> None:
+        """Two servers writing one append-only file would corrupt it: the second refuses."""
+        if self._lock is not None:
+            return
+        self._dir.mkdir(parents=True, exist_ok=True)
+        lock = (self._dir / "lock").open("wb")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise ConfigError(
+                f"WITRYNA_DATA_DIR: another witryna serve keeps its Redis in {self._dir}"
+            ) from None
+        self._lock = lock
 
     @property
     def pid(self) -> int:
@@ -87,12 +118,13 @@ class RedisServer(Started):
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout_s: float = 10.0) -> str:
+        if self.persistent:
+            self._hold_dir()
         command = [
             self.executable,
             "--port", str(self.port),
             "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
+            *self._persistence(),
             "--dir", str(self._dir),
             "--logfile", str(self._dir / "redis.log"),
             *self.options,
@@ -139,4 +171,8 @@ class RedisServer(Started):
 
     def close(self) -> None:
         self.stop()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+        if not self.persistent:
+            shutil.rmtree(self._dir, ignore_errors=True)

@@ -81,30 +81,45 @@ on_one_redis = pytest.mark.parametrize("backend", ["redis"], indirect=True)
 
 
 class Service:
-    """A `witryna serve` process, exactly as an operator starts it."""
+    """A `witryna serve` process, exactly as an operator starts it. Each has a data dir of its
+    own, removed when it stops, unless ``WITRYNA_DATA_DIR`` names one; without a Redis URL it
+    starts its private Redis there. ``log`` collects what it writes to stdout and stderr."""
 
-    def __init__(self, redis_url: str, **env: str) -> None:
+    def __init__(self, redis_url: str | None, log: Path | None = None, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        # Its own journal: the tests run the service in the repository, and another test's
-        # service would replay what this one left.
-        self.data_dir = Path(tempfile.mkdtemp(prefix="witryna-data-"))
+        self.log = log
+        # The tests run it from the repository: the default data dir would be shared by all.
+        self._data = tempfile.mkdtemp(prefix="witryna-data-")
         self.env = {
             **os.environ,
-            "WITRYNA_DATA_DIR": str(self.data_dir),
-            "WITRYNA_REDIS_URL": redis_url,
             "WITRYNA_MODELS_DIR": str(MODELS),
             "WITRYNA_MODEL_NAME": MODEL_NAME,
+            "WITRYNA_DATA_DIR": self._data,
             **KEYS_ENV,
             **UNLIMITED_ENV,
+            **({} if redis_url is None else {"WITRYNA_REDIS_URL": redis_url}),
             **env,
         }
+        if redis_url is None:
+            self.env.pop("WITRYNA_REDIS_URL", None)
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Service:
         command = [sys.executable, "-m", "service", "serve", "--port", str(self.port)]
-        self.process = subprocess.Popen(command, env=self.env, cwd=ROOT)
-        wait_ready(self.url, self.process)
+        output = None if self.log is None else self.log.open("ab")
+        try:
+            self.process = subprocess.Popen(
+                command, env=self.env, cwd=ROOT, stdout=output, stderr=output
+            )
+        finally:
+            if output is not None:
+                output.close()
+        try:
+            wait_ready(self.url, self.process)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -112,7 +127,7 @@ class Service:
         self.process.terminate()
         # Granian kills a worker that has not stopped after 10 s: wait for that too.
         self.process.wait(timeout=20)
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        shutil.rmtree(self._data, ignore_errors=True)
 
 
 SERVICE_ENV = {

@@ -270,12 +270,14 @@ def test_every_pod_runs_non_root_on_a_read_only_root(render_args: list[str]) -> 
             assert context["capabilities"]["drop"] == ["ALL"]
 
 
-def test_tmp_is_the_only_writable_folder_of_the_server() -> None:
+def test_tmp_and_the_data_dir_are_the_only_writable_folders_of_the_server() -> None:
     manifests = render()
     mounts = {m["mountPath"]: m for m in server(manifests)["volumeMounts"]}
-    assert set(mounts) == {"/tmp"}
+    data_dir = Settings.from_env(environment(manifests)).data_dir
+    assert set(mounts) == {"/tmp", data_dir}
     volumes = {v["name"]: v for v in pod_spec(manifests)["volumes"]}
     assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
+    assert "emptyDir" in volumes[mounts[data_dir]["name"]]
 
 
 def test_a_models_volume_is_mounted_read_only_where_the_service_looks() -> None:

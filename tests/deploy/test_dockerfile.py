@@ -104,3 +104,15 @@ def test_dockerignore_admits_only_what_the_image_copies() -> None:
         for source in line.split()[:-1]
     }
     assert copied == admitted
+
+
+def test_the_data_dir_is_set_and_belongs_to_the_images_user() -> None:
+    # `witryna serve` refuses to start without a writable WITRYNA_DATA_DIR, even on a plain
+    # `docker run` with no volume.
+    stage = final_stage()
+    env = re.search(r"WITRYNA_DATA_DIR=(\S+)", stage)
+    assert env is not None
+    made = re.search(r"install --directory --owner (\d+) --group (\d+) --mode \d+ (\S+)", stage)
+    assert made is not None
+    user = re.findall(r"^USER (\S+)$", stage, flags=re.MULTILINE)[-1]
+    assert (made[3], f"{made[1]}:{made[2]}") == (env[1], user)

@@ -121,7 +121,7 @@ key: redis-password
 
 {{/* Settings the chart derives itself; `config` may not set them a second time. */}}
 {{- define "witryna.reservedSettings" -}}
-{{- list "host" "port" "redis_url" "models_dir" "policy_path" "device" "model_name" | toJson }}
+{{- list "host" "port" "redis_url" "models_dir" "policy_path" "device" "model_name" "data_dir" | toJson }}
 {{- end }}
 
 {{- define "witryna.device" -}}
@@ -134,4 +134,14 @@ key: redis-password
 
 {{- define "witryna.modelsDir" -}}
 /srv/witryna/models
+{{- end }}
+
+{{/* WITRYNA_DATA_DIR: the image makes it, owned by its user, for a run without a volume. */}}
+{{- define "witryna.dataDir" -}}
+/var/lib/witryna
+{{- end }}
+
+{{/* The bundled Redis's claim: the operator's own, or the one the chart makes. */}}
+{{- define "witryna.redisClaim" -}}
+{{- .Values.redis.persistence.existingClaim | default (include "witryna.redisName" .) }}
 {{- end }}

@@ -36,10 +36,13 @@ def redis_children(parent: int) -> list[tuple[int, int]]:
     return found
 
 
-def test_private_redis_holds_exactly_the_three_views_and_stops_with_the_service() -> None:
+def test_private_redis_holds_exactly_the_three_views_and_stops_with_the_service(
+    tmp_path: Path,
+) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WITRYNA_")}
     env["WITRYNA_MODELS_DIR"] = str(MODELS)
+    env["WITRYNA_DATA_DIR"] = str(tmp_path)
     env |= KEYS_ENV
     command = [sys.executable, "-m", "service", "serve", "--port", str(port)]
     server = subprocess.Popen(command, env=env, cwd=ROOT)
