@@ -83,7 +83,8 @@ def test_redis_outage_degrades_then_recovers_without_losing_events(
     if not backend.cluster:
         wait_for(lambda: client.xlen(EVENTS_STREAM) >= 3)
         logged = [decode(fields[b"e"]).type for _, fields in client.xrange(EVENTS_STREAM)]
-        assert logged[-3:] == kept, "buffered events reach the event log too, once written"
+        # In the order they were written: the journal drains beside the page views after it.
+        assert sorted(logged[-3:]) == sorted(kept), "journalled events reach the event log too"
         # The view before the outage is there too when its log write (every 100 ms) was
         # still waiting as Redis went away: kept, and written to the Redis that came back.
         assert logged[:-3] in ([], ["product_view"])
