@@ -32,9 +32,9 @@ from service.storage.keys import (
     profile_key,
 )
 
-# Reads of the id's events before its link gives up: each try loses only to an event of the
-# same id written in the round trip between the read and the script.
-LINK_TRIES = 5
+# Tries before a link gives up: each loses only to an event of the same id written in the
+# round trip since the last (a stale try answers with the id's events as they are now).
+LINK_TRIES = 10
 
 
 class Link(Struct, kw_only=True):
@@ -72,14 +72,15 @@ class Linker:
         keys += [moving_key(visitor), aliases_key(visitor), alias_key(customer)]
         keys += [consent_key(customer), events_key(customer), profile_key(customer)]
         keys += [aliases_key(customer), erased_key(customer)]
+        members = cast(list[bytes], await self.client.zrange(events_key(visitor), 0, -1))
         for _ in range(LINK_TRIES):
-            members = cast(list[bytes], await self.client.zrange(events_key(visitor), 0, -1))
             store = self.store
             args: list[Any] = [visitor, customer, store.ttl_s, store.history_len, len(members)]
             args += [*members, *_as_fields(members, customer)]
             reply: list[Any] = await self._link(keys=keys, args=args)
             if text(reply[0]) != "stale":
                 return _found(reply, merged=len(members))
+            members = reply[1:]
         raise LinkBusy(f"the events of {visitor!r} kept changing while it was linked: try again")
 
     async def _in_two_steps(self, visitor: str, customer: str) -> Link:

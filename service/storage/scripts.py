@@ -66,7 +66,7 @@ return {'ok'}
 # Links the id, moves its events into the customer's history as RECORD would write them and
 # deletes the id's own, in one step: a timeout leaves all of it done or none. Refuses a chain
 # ({"person"}: others are linked to the id; {"chain"}: the customer is linked itself) and
-# events changed since they were read ({"stale"}: read again). An id linked already answers
+# events changed since they were read ({"stale", the events now...}: try again with those). An id linked already answers
 # {"linked", person, members left in its moving key by a two-step link...}; else {"moved"}.
 # Events dated up to the customer's erasure are not moved (see EventStore._take_back_erased).
 LINK = (
@@ -78,9 +78,9 @@ if current then return {'linked', current, unpack(redis.call('ZRANGE', KEYS[4], 
 if redis.call('EXISTS', KEYS[6]) == 1 then return {'chain'} end
 local count, ttl, n = tonumber(ARGV[5]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = redis.call('ZRANGE', KEYS[2], 0, -1)
-if #now ~= count then return {'stale'} end
+if #now ~= count then return {'stale', unpack(now)} end
 for i = 1, count do
-  if now[i] ~= ARGV[5 + i] then return {'stale'} end
+  if now[i] ~= ARGV[5 + i] then return {'stale', unpack(now)} end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ttl)
 local erased = redis.call('GET', KEYS[11])
