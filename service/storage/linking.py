@@ -59,11 +59,10 @@ class Linker:
             found = await self._in_two_steps(visitor, customer)
         else:
             found = await self._in_one_script(visitor, customer)
-        # A move cut short is finished by whoever asks again for the same link; on a cluster
-        # every move is finished so.
-        if found.kind == "moved" and isinstance(self.client, RedisCluster):
-            await self._finish_move(visitor, customer, found.moving)
-        elif found.kind == "linked" and found.person == customer:
+        # On a cluster every move is finished in a second step; on either, a move cut short
+        # is finished by whoever asks again for the same link.
+        two_step = found.kind == "moved" and isinstance(self.client, RedisCluster)
+        if two_step or (found.kind == "linked" and found.person == customer):
             await self._finish_move(visitor, customer, found.moving)
         return found
 

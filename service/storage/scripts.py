@@ -66,8 +66,9 @@ return {'ok'}
 # Links the id, moves its events into the customer's history as RECORD would write them and
 # deletes the id's own, in one step: a timeout leaves all of it done or none. Refuses a chain
 # ({"person"}: others are linked to the id; {"chain"}: the customer is linked itself) and
-# events changed since they were read ({"stale", the events now...}: try again with those). An id linked already answers
-# {"linked", person, members left in its moving key by a two-step link...}; else {"moved"}.
+# events changed since they were read ({"stale", the events now...}: try again with those).
+# An id linked already answers {"linked", person, members left in its moving key by a
+# two-step link...}; else {"moved"}.
 # Events dated up to the customer's erasure are not moved (see EventStore._take_back_erased).
 LINK = (
     ADD_EVENT
