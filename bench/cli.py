@@ -1,5 +1,6 @@
-"""`witryna bench` and `witryna bench-inference`, added to the command through the
-``witryna.commands`` entry point: the service itself never imports the benchmark."""
+"""`witryna bench`, `witryna bench-inference` and `witryna bench-erasure`, added to the
+command through the ``witryna.commands`` entry point: the service itself never imports the
+benchmark."""
 
 from __future__ import annotations
 
@@ -38,8 +39,14 @@ def bench_faults(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_erasure(args: argparse.Namespace) -> int:
+    from bench.erasure import run
+
+    return run(args)
+
+
 def register(commands: Any) -> None:
-    """Add ``bench`` and ``bench-inference`` to an ``argparse`` subparsers object."""
+    """Add the ``bench*`` commands to an ``argparse`` subparsers object."""
     bench_parser = commands.add_parser("bench", help="measure page-view latency")
     bench_parser.add_argument("--url", help="a running service; default: start one on loopback")
     bench_parser.add_argument("--requests", type=int, default=1000)
@@ -87,3 +94,14 @@ def register(commands: Any) -> None:
     )
     faults_parser.add_argument("--out", type=Path, default=DEFAULT_OUT / "faults")
     faults_parser.set_defaults(func=bench_faults)
+
+    erasure_parser = commands.add_parser(
+        "bench-erasure",
+        help="erasing one person while the streams hold a million entries: a private Redis",
+    )
+    erasure_parser.add_argument("--entries", type=int, default=1_000_000, help="stream entries")
+    erasure_parser.add_argument("--visitors", type=int, default=100_000, help="writing them")
+    erasure_parser.add_argument("--erasures", type=int, default=200, help="persons erased")
+    erasure_parser.add_argument("--seed", type=int, default=7)
+    erasure_parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    erasure_parser.set_defaults(func=bench_erasure)

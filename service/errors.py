@@ -67,6 +67,16 @@ class BufferFull(WitrynaError):
         super().__init__(detail, headers={"Retry-After": "5"})
 
 
+class LinkBusy(WitrynaError):
+    """An id's events changed under every try to link it: it is being written to right now."""
+
+    status_code = 503
+    title = "Link busy"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})
+
+
 class TooManyRequests(WitrynaError):
     """A limited subject has spent its requests for this second; ``retry_after_s`` says when
     the next second begins, rounded up as Retry-After needs whole seconds."""

@@ -170,7 +170,9 @@ class _Parts:
         self.catalog = Catalog(client, self.cache)
         self.current = Reloader(s, self.catalog)
         # Purchases convert the arms of the policy being served when the log is written.
-        self.logs = LogWriter(client, s.buffer_events, lambda v: assign(self.current.policy, v))
+        self.logs = LogWriter(
+            client, s.buffer_events, lambda v: assign(self.current.policy, v), s.history_ttl_s
+        )
         pipe = None
         if not s.redis_cluster:
             pipe = PipedConnection.from_url(s.redis_url, s.redis_timeout_ms / 1000)

@@ -9,11 +9,15 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from service.cli import keys
 from service.errors import ConfigError, WitrynaError
 from service.model.manifest import current_artefact
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.storage.client import Client
 
 APP_FACTORY = "service.app:app_from_env"
 REDIS_LOAD_TIMEOUT_S = 300.0
@@ -75,22 +79,38 @@ def load_catalog(args: argparse.Namespace) -> int:
     return load(args.file, args.url, key)
 
 
-def export_events(args: argparse.Namespace) -> int:
-    import asyncio
-
+def _redis_of(args: argparse.Namespace) -> tuple[Client, Settings]:
     from service.storage.client import connect
-    from service.storage.streams import export
 
     settings = Settings.from_env()
     url = args.redis_url or settings.redis_url
     if url is None:
         raise ConfigError("pass --redis-url or set WITRYNA_REDIS_URL (`witryna serve` logs it)")
-    client = connect(url, timeout_ms=5000, cluster=settings.redis_cluster)
+    return connect(url, timeout_ms=5000, cluster=settings.redis_cluster), settings
+
+
+def export_events(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from service.storage.streams import export
+
+    client, _ = _redis_of(args)
     events, decisions = asyncio.run(export(client, args.out, args.decisions))
     print(
         f"{events} events to {args.out}"
         + (f", {decisions} decisions to {args.decisions}" if args.decisions else "")
     )
+    return 0
+
+
+def reindex_logs(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from service.storage.reindex import reindex
+
+    client, settings = _redis_of(args)
+    entries, tallies = asyncio.run(reindex(client, settings.history_ttl_s))
+    print(f"{entries} stream entries indexed, {tallies} experiment tallies registered")
     return 0
 
 
@@ -127,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     export_parser.add_argument("--decisions", type=Path, help="also write decisions here")
     export_parser.add_argument("--redis-url", help="default WITRYNA_REDIS_URL")
     export_parser.set_defaults(func=export_events)
+    reindex_parser = commands.add_parser(
+        "reindex-logs",
+        help="index stream entries and tallies logged before erasure used indexes (run once)",
+    )
+    reindex_parser.add_argument("--redis-url", help="default WITRYNA_REDIS_URL")
+    reindex_parser.set_defaults(func=reindex_logs)
     keys.add_parser(commands)
 
     for entry in entry_points(group="witryna.commands"):

@@ -6,31 +6,18 @@ import time
 from collections import Counter
 from typing import Annotated
 
-import msgspec
 from msgspec import Meta, Struct
 
 from service.errors import WitrynaError
 from service.schema import StoredEvent, VisitorId
-from service.storage import scripts
+from service.storage import erasure
 from service.storage.client import Client
+from service.storage.erasure import Erased as Erased
 from service.storage.events import EventStore, decode_event, text
-from service.storage.keys import (
-    DECISIONS_STREAM,
-    EVENTS_STREAM,
-    alias_key,
-    aliases_key,
-    consent_key,
-    erased_key,
-    events_key,
-    moving_key,
-    person_keys,
-    profile_key,
-)
-from service.storage.streams import entries
+from service.storage.keys import alias_key, aliases_key, consent_key, events_key, profile_key
+from service.storage.linking import Linker
 
 DAY_S = 86_400.0
-# How long an erasure's mark outlives it: longer than any log write can wait for Redis.
-ERASED_MARK_S = int(DAY_S)
 PRICE_BANDS = ((25.0, "budget"), (100.0, "mid"), (float("inf"), "premium"))
 
 
@@ -72,13 +59,6 @@ class Profile(Struct, kw_only=True):
     average_price: float | None
     price_band: str | None
     history: list[StoredEvent]
-
-
-class Erased(Struct, kw_only=True):
-    person_id: str
-    ids: list[str]
-    keys: int
-    stream_entries: int
 
 
 class UnknownVisitor(WitrynaError):
@@ -133,7 +113,7 @@ class Identities:
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self.client: Client = store.client
-        self._take = self.client.register_script(scripts.TAKE)
+        self._linker = Linker(store)
 
     async def person_of(self, visitor: str) -> str:
         person = await self.client.get(alias_key(visitor))
@@ -142,51 +122,35 @@ class Identities:
     async def identify(self, request: Identify) -> Linked:
         """Link an anonymous id to a customer, once; its events move to the customer.
 
-        The link and the move to the id's own moving key are one script. Writing the moved
-        events to the customer comes after: if Redis fails there the caller gets a 503, and
-        asking again finishes the move, with nothing lost or written twice.
+        All or nothing on one Redis; in two steps on a cluster, where a Redis failure between
+        them is a 503 and asking again finishes the move, with nothing lost or written twice
+        (service/storage/linking.py).
         """
         visitor, customer = request.visitor_id, request.customer_id
         if visitor == customer:
             return Linked(
                 visitor_id=visitor, customer_id=customer, merged_events=0, already_linked=True
             )
-        if await self.client.exists(alias_key(customer)):
+        found = await self._linker.link(visitor, customer)
+        if found.kind == "chain":
             raise LinkConflict(
                 f"customer_id {customer!r} is itself linked to another id: link to that one"
             )
-        keys = [alias_key(visitor), events_key(visitor), profile_key(visitor)]
-        keys += [moving_key(visitor), aliases_key(visitor)]
-        reply = await self._take(keys=keys, args=[customer, self.store.ttl_s])
-        kind = text(reply[0])
-        if kind == "person":
+        if found.kind == "person":
             raise LinkConflict(
                 f"visitor_id {visitor!r} has other ids linked to it, so it cannot be linked "
                 f"to {customer!r}: link those ids to {customer!r} instead"
             )
-        if kind == "linked" and text(reply[1]) != customer:
+        if found.kind == "linked" and found.person != customer:
             raise LinkConflict(f"visitor_id {visitor!r} is linked to another customer")
-        moving = [decode_event(raw) for raw in reply[2 if kind == "linked" else 1 :]]
-        await self._finish_move(visitor, customer, moving)
         return Linked(
             visitor_id=visitor,
             customer_id=customer,
             # A finished move counts once: a link asked again (or at once from another
-            # device) may help write the same events, but does not count them again.
-            merged_events=len(moving) if kind == "moved" else 0,
-            already_linked=kind == "linked",
+            # device) may help finish the same move, but does not count it again.
+            merged_events=found.merged,
+            already_linked=found.kind == "linked",
         )
-
-    async def _finish_move(self, visitor: str, customer: str, moving: list[StoredEvent]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        pipe.sadd(aliases_key(customer), visitor)
-        pipe.expire(aliases_key(customer), self.store.ttl_s)
-        await pipe.execute()
-        if moving:
-            # Replayed as the customer's own: merged in time order, duplicates dropped. Not
-            # buffered: until they are in Redis they stay in the moving key.
-            await self.store.write_checked([_as(event, customer) for event in moving])
-            await self.client.delete(moving_key(visitor))
 
     async def is_known(self, visitor: str) -> bool:
         """Whether ``visitor`` is linked to a person or is a person with linked ids."""
@@ -221,41 +185,4 @@ class Identities:
         """Every key and stream entry of the person and all ids linked to it."""
         person = await self.person_of(visitor)
         linked = {text(v) for v in await self.client.smembers(aliases_key(person))}
-        ids = sorted({person, visitor, *linked})
-        # Before the delete and the scrub: writes still on their way (buffered events, logs)
-        # look for these once written.
-        pipe, now = self.client.pipeline(transaction=False), time.time()
-        for i in ids:
-            pipe.set(erased_key(i), now, ex=ERASED_MARK_S)
-        await pipe.execute()
-        keys = [key for i in ids for key in person_keys(i)]
-        removed = int(await self.client.delete(*keys))
-        entries = await self._erase_streams(set(ids))
-        async for key in self.client.scan_iter(match="w:{exp:*"):
-            await self.client.srem(key, *ids)
-        return Erased(person_id=person, ids=ids, keys=removed, stream_entries=entries)
-
-    async def _erase_streams(self, ids: set[str]) -> int:
-        erased = 0
-        for stream in (EVENTS_STREAM, DECISIONS_STREAM):
-            doomed = [
-                entry_id
-                async for entry_id, payload in entries(self.client, stream)
-                if _whose(payload).visitor_id in ids
-            ]
-            if doomed:
-                erased += int(await self.client.xdel(stream, *doomed))
-        return erased
-
-
-class _Whose(Struct):
-    """The one field erasure needs from a logged event or decision."""
-
-    visitor_id: str
-
-
-_whose = msgspec.msgpack.Decoder(_Whose).decode
-
-
-def _as(event: StoredEvent, person: str) -> StoredEvent:
-    return msgspec.structs.replace(event, visitor_id=person)
+        return await erasure.erase(self.client, person, sorted({person, visitor, *linked}))

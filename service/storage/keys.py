@@ -33,9 +33,15 @@ def moving_key(visitor: str) -> str:
     return f"w:{{{visitor}}}:moving"
 
 
+def logged_key(visitor: str) -> str:
+    """The id's entries on the logged streams, as "e|<entry id>" or "d|<entry id>": erasure
+    deletes exactly these instead of reading the streams through."""
+    return f"w:{{{visitor}}}:logged"
+
+
 def person_keys(person: str) -> list[str]:
     return [events_key(person), profile_key(person), alias_key(person), aliases_key(person),
-            consent_key(person), moving_key(person)]  # fmt: skip
+            consent_key(person), moving_key(person), logged_key(person)]  # fmt: skip
 
 
 def erased_key(visitor: str) -> str:
@@ -67,6 +73,11 @@ def exposed_key(experiment_id: str, arm: str) -> str:
 
 def converted_key(experiment_id: str, arm: str) -> str:
     return f"w:{{exp:{experiment_id}}}:{arm}:converted"
+
+
+# The names of every exposed and converted set written: erasure removes its ids from those
+# instead of scanning the keyspace for them.
+TALLIES_KEY = "w:{exp}:tallies"
 
 
 # Each server's workers pool their metrics under a key of their own: host and port name it.

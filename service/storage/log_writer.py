@@ -32,10 +32,12 @@ class LogWriter:
     """Queues what requests log and writes it ``LOG_INTERVAL_S`` later, many requests in one
     call, so that logging costs the storefront neither latency nor a round trip each."""
 
-    def __init__(self, client: Client, backlog: int, arms_of: ArmsOf) -> None:
+    def __init__(self, client: Client, backlog: int, arms_of: ArmsOf, retention_s: int) -> None:
         self.client = client
         self.backlog = backlog
         self.arms_of = arms_of
+        # How long the streams keep an entry: as long as the person's own keys last.
+        self.retention_s = retention_s
         self._queued: list[Logged] = []
         # Written batches still to be checked against erasures (service/storage/streams.py).
         self._unchecked: deque[tuple[Logs, list[Any]]] = deque()
@@ -63,7 +65,7 @@ class LogWriter:
         batch, self._queued = self._queued, []
         logs = self._logs_of(batch)
         try:
-            written = await logs.write(self.client)
+            written = await logs.write(self.client, self.retention_s)
         except UNREACHABLE as exc:
             self._requeue(batch, exc)
             return

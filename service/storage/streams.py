@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,30 @@ from redis.asyncio.cluster import RedisCluster
 from service.schema import StoredEvent
 from service.storage import scripts
 from service.storage.client import Client
-from service.storage.keys import DECISIONS_STREAM, EVENTS_STREAM, erased_key
+from service.storage.keys import (
+    DECISIONS_STREAM,
+    EVENTS_STREAM,
+    TALLIES_KEY,
+    erased_key,
+    logged_key,
+)
 
 # Streams are trimmed approximately: exact trimming costs a full scan per write.
 STREAM_MAXLEN = 5_000_000
+# An index outlives the retention of the entries it names by this much: a cluster trims by the
+# worker's clock, and its clock may be behind Redis's.
+INDEX_GRACE_S = 3600
+# The stream an index entry's prefix names.
+STREAM_OF = {"e": EVENTS_STREAM, "d": DECISIONS_STREAM}
+
+
+def logged_member(what: str, entry_id: Any) -> str:
+    """An index entry: which stream (``STREAM_OF``) and the entry's id there."""
+    return f"{what}|{entry_id.decode() if isinstance(entry_id, bytes) else entry_id}"
+
+
+def _index_ttl(retention_s: int) -> int:
+    return retention_s + INDEX_GRACE_S
 
 
 class SlotLog(Struct, kw_only=True):
@@ -65,11 +86,14 @@ class _Write(Struct, frozen=True):
 
 
 class Logs:
-    """Entries for the streams and members for the experiment sets, written in one go.
+    """Entries for the streams and members for the experiment sets, written in one go, with
+    each writer's index of its entries (``logged_key``) and the registry of tallies.
 
     On one Redis they go as one script call: redis-py spends more on a pipelined command
     than Redis does on an XADD. A cluster spreads the keys over nodes, so there they go as
-    a pipeline, which the cluster client splits by node.
+    a pipeline, which the cluster client splits by node, and the index, which needs the
+    entry ids, as a second one: an entry whose index write is lost to a failure in between
+    is not found by an erasure.
     """
 
     def __init__(self) -> None:
@@ -86,29 +110,50 @@ class Logs:
     def member(self, key: str, visitor: str, ts: float) -> None:
         self.writes.append(_Write("s", key, visitor, visitor, ts))
 
-    async def write(self, client: Client) -> list[Any]:
-        """Write everything; returns what ``forget_erased`` needs: each write's entry id."""
+    async def write(self, client: Client, retention_s: int) -> list[Any]:
+        """Write everything, dropping stream entries older than ``retention_s``; returns what
+        ``forget_erased`` needs: each write's entry id."""
         if isinstance(client, RedisCluster):
-            pipe = client.pipeline(transaction=False)
-            for w in self.writes:
-                if w.what == "s":
-                    pipe.sadd(w.key, w.value)
-                else:
-                    pipe.xadd(w.key, {w.what: w.value}, maxlen=STREAM_MAXLEN, approximate=True)
-            replies: list[Any] = await pipe.execute()
-            return replies
-        keys: dict[str, int] = {}
-        args: list[bytes | str | int] = [STREAM_MAXLEN]
+            return await self._write_cluster(client, retention_s)
+        keys = {TALLIES_KEY: 1}
+        args: list[bytes | str | int] = [STREAM_MAXLEN, retention_s * 1000]
+        args += [_index_ttl(retention_s), keys[TALLIES_KEY]]
         for w in self.writes:
-            args += [w.what, keys.setdefault(w.key, len(keys) + 1), w.value]
+            index = 0 if w.what == "s" else keys.setdefault(logged_key(w.visitor), len(keys) + 1)
+            args += [w.what, keys.setdefault(w.key, len(keys) + 1), w.value, index]
         ids: list[Any] = await client.eval(scripts.WRITE_LOGS, len(keys), *keys, *args)
         return ids
+
+    async def _write_cluster(self, client: RedisCluster, retention_s: int) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        # By this worker's clock, not Redis's: the index outlives the retention by a margin.
+        oldest = f"{int((time.time() - retention_s) * 1000)}-0"
+        streams = sorted({w.key for w in self.writes if w.what != "s"})
+        for stream in streams:
+            pipe.xtrim(stream, minid=oldest, approximate=False)
+        trims = len(streams)
+        for w in self.writes:
+            if w.what == "s":
+                pipe.sadd(w.key, w.value)
+            else:
+                pipe.xadd(w.key, {w.what: w.value}, maxlen=STREAM_MAXLEN, approximate=True)
+        for tally in sorted({w.key for w in self.writes if w.what == "s"}):
+            pipe.sadd(TALLIES_KEY, tally)
+        replies = (await pipe.execute())[trims : trims + len(self.writes)]
+        written = [0 if w.what == "s" else r for w, r in zip(self.writes, replies, strict=True)]
+        index = client.pipeline(transaction=False)
+        for w, entry in zip(self.writes, written, strict=True):
+            if w.what != "s":
+                index.sadd(logged_key(w.visitor), logged_member(w.what, entry))
+                index.expire(logged_key(w.visitor), _index_ttl(retention_s))
+        await index.execute()
+        return written
 
     async def forget_erased(self, client: Client, written: list[Any]) -> int:
         """Take back the writes of ids erased meanwhile; returns how many.
 
-        An erasure marks its ids before it scrubs the streams. So a write either lands
-        before the scrub, which finds it, or this check, run after the write, finds the mark.
+        An erasure marks its ids before it reads their indexes. So a write either lands
+        before that read, which finds it, or this check, run after the write, finds the mark.
         """
         erased_at = await erasures(client, {w.visitor for w in self.writes})
         if not erased_at:
@@ -124,6 +169,7 @@ class Logs:
                 pipe.srem(w.key, w.visitor)
             else:
                 pipe.xdel(w.key, entry)
+                pipe.srem(logged_key(w.visitor), logged_member(w.what, entry))
         await pipe.execute()
         return len(doomed)
 

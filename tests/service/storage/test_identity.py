@@ -13,7 +13,7 @@ import msgspec
 
 from service.schema import StoredEvent
 from service.storage.identity import Identities
-from service.storage.keys import DECISIONS_STREAM, EVENTS_STREAM, events_key
+from service.storage.keys import DECISIONS_STREAM, EVENTS_STREAM, events_key, logged_key
 from service.storage.streams import DecisionLog, Logs
 from tests._support.stack import SECRET, Backend, RedisClient, wait_for
 from tests._support.stores import event_store
@@ -230,12 +230,12 @@ def test_log_writes_still_waiting_when_a_person_is_erased_are_taken_back(
             waiting.decision(decided)
             waiting.member("w:{exp:exp}:a:exposed", visitor, T0)
         erased = await Identities(store).erase("v-gone")
-        taken_back = await waiting.forget_erased(client, await waiting.write(client))
+        taken_back = await waiting.forget_erased(client, await waiting.write(client, 60))
         later = Logs()
         bought, decided = batch("v-gone", time.time() + 5)
         later.events([bought])
         later.decision(decided)
-        kept_later = await later.forget_erased(client, await later.write(client))
+        kept_later = await later.forget_erased(client, await later.write(client, 60))
         await store.close()
         return taken_back + 10 * kept_later, erased.stream_entries
 
@@ -248,4 +248,11 @@ def test_log_writes_still_waiting_when_a_person_is_erased_are_taken_back(
         # shared service may still be logging an earlier test's page views).
         assert [o for o in owners if o in ("v-gone", "v-stays")] == ["v-stays", "v-gone"]
     assert redis_client.smembers("w:{exp:exp}:a:exposed") == {b"v-stays"}
-    assert not [key for key in redis_client.scan_iter("*") if b"v-gone" in key]
+    # What it logged afterwards is indexed under its id, and nothing from before.
+    assert [key for key in redis_client.scan_iter("*") if b"v-gone" in key] == [
+        logged_key("v-gone").encode()
+    ]
+    later_ids = {entry_id for stream in (EVENTS_STREAM, DECISIONS_STREAM)
+                 for entry_id, f in redis_client.xrange(stream)
+                 if decode_whose(next(iter(f.values()))).visitor_id == "v-gone"}  # fmt: skip
+    assert {m.split(b"|")[1] for m in redis_client.smembers(logged_key("v-gone"))} == later_ids
