@@ -8,14 +8,19 @@ from litestar import Request, put
 from litestar.handlers import HTTPRouteHandler
 
 from service.http import bodies
-from service.http.openapi import json_body
+from service.http.openapi import json_body, problems
 from service.http.parts import Parts
 from service.schema import Accepted
 from service.storage.catalog import ItemBatch, batch_decoder
 
 
 def routes(parts: Parts) -> list[HTTPRouteHandler]:
-    @put("/v1/catalog/items", tags=["catalogue"], operation_class=json_body(ItemBatch))
+    @put(
+        "/v1/catalog/items",
+        tags=["catalogue"],
+        operation_class=json_body(ItemBatch),
+        responses=problems(503),
+    )
     async def catalog_items(request: Request[Any, Any, Any]) -> Accepted:
         """Upsert items: fields left out keep their value; ``in_stock: false`` hides an item."""
         batch = bodies.decode(batch_decoder, await bodies.read(request))

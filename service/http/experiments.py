@@ -7,11 +7,12 @@ from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
 
 from service.decision.experiments import ExperimentResult, results
+from service.http.openapi import problems
 from service.http.parts import Parts
 
 
 def routes(parts: Parts) -> list[HTTPRouteHandler]:
-    @get("/v1/experiments/{experiment_id:str}", tags=["experiments"])
+    @get("/v1/experiments/{experiment_id:str}", tags=["experiments"], responses=problems(404, 503))
     async def experiment(experiment_id: str) -> ExperimentResult:
         """Exposures, conversions and conversion rate per arm, with uplift against control."""
         declared = parts.policy.experiment(experiment_id)

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 
 from service.http.auth import caller
 from service.http.owners import Owner
@@ -18,7 +19,12 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
         """The process is up."""
         return {"status": "ok"}
 
-    @get("/readyz", tags=["operations"])
+    # A probe's 503 is its answer, not an error: the same JSON as when ready.
+    not_ready = ResponseSpec(
+        dict[str, Any], description="Not ready: Redis does not answer", generate_examples=False
+    )
+
+    @get("/readyz", tags=["operations"], responses={503: not_ready})
     async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """Ready while the worker's breaker finds Redis answering, a model being loaded; 503
         otherwise. It follows the breaker, which needs several results in a row to turn,

@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from msgspec import Struct
 
 from service.errors import InvalidBody, TooManyRequests, WitrynaError
 from service.storage.client import UNREACHABLE
@@ -16,20 +17,40 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
+class FieldError(Struct, kw_only=True):
+    field: str
+    message: str
+
+
+class Problem(Struct, kw_only=True, omit_defaults=True):
+    """An error as RFC 9457 problem details; the OpenAPI document declares it from this type."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    # Only for 422: the fields that break the schema, by dotted path.
+    errors: list[FieldError] | None = None
+
+
 def _problem(
-    status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
-) -> Response[dict[str, Any]]:
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    errors: list[FieldError] | None = None,
+) -> Response[Problem]:
     return Response(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
+        Problem(type="about:blank", title=title, status=status, detail=detail, errors=errors),
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=headers,
     )
 
 
-def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     if isinstance(exc, InvalidBody):
-        errors = [{"field": exc.field, "message": exc.message}]
+        errors = [FieldError(field=exc.field, message=exc.message)]
         return _problem(exc.status_code, exc.title, exc.detail, errors=errors)
     if isinstance(exc, TooManyRequests):
         retry = {"Retry-After": str(exc.retry_after_s)}
@@ -37,7 +58,7 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str
     if isinstance(exc, WitrynaError):
         return _problem(exc.status_code, exc.title, exc.detail, headers=exc.headers)
     if isinstance(exc, HTTPException):
-        return _problem(exc.status_code, str(exc.detail), str(exc.detail))
+        return _problem(exc.status_code, str(exc.detail), str(exc.detail), headers=exc.headers)
     if isinstance(exc, UNREACHABLE):
         # Page views and events degrade on their own; what needs Redis to answer says so.
         log.warning("%s %s: redis unreachable: %s", request.method, request.url.path, exc)

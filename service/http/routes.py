@@ -1,4 +1,5 @@
-"""Every route of the service, by resource, in the order the OpenAPI document lists them."""
+"""Every route of the service, by resource, in the order the OpenAPI document lists them,
+each declaring its keys and errors there (service/http/openapi.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from service.http import (
     dashboard,
     demo_shop,
     experiments,
+    openapi,
     operations,
     storefront,
     tracking,
@@ -18,13 +20,15 @@ from service.http.parts import Parts
 
 
 def routes(parts: Parts) -> list[HTTPRouteHandler]:
-    return [
-        *tracking.routes(parts),
-        *catalogue.routes(parts),
-        *experiments.routes(parts),
-        *visitors.routes(parts),
-        *operations.routes(parts),
-        *dashboard.routes(parts),
-        *storefront.routes(parts.settings),
-        *demo_shop.routes(parts),
-    ]
+    return openapi.document(
+        [
+            *tracking.routes(parts),
+            *catalogue.routes(parts),
+            *experiments.routes(parts),
+            *visitors.routes(parts),
+            *operations.routes(parts),
+            *dashboard.routes(parts),
+            *storefront.routes(parts.settings),
+            *demo_shop.routes(parts),
+        ]
+    )

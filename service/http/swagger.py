@@ -10,7 +10,9 @@ from litestar import Request, Response, Router, get
 from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components
 
+from service.http.openapi import SECURITY_SCHEMES
 from service.http.storefront import STATIC, StaticFile
 
 PATH = "/schema"
@@ -70,5 +72,6 @@ def config() -> OpenAPIConfig:
         title="Witryna",
         version="0.1.0",
         path=PATH,
+        components=Components(security_schemes=dict(SECURITY_SCHEMES)),
         render_plugins=[OfflineSwagger(), JsonRenderPlugin()],
     )

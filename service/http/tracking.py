@@ -11,7 +11,7 @@ from litestar.handlers import HTTPRouteHandler
 from service.http import bodies
 from service.http.auth import caller
 from service.http.limits import Limits
-from service.http.openapi import json_body
+from service.http.openapi import json_body, problems
 from service.http.owners import Owner
 from service.http.parts import Parts
 from service.metrics.counters import CHART_LATENCY
@@ -27,6 +27,7 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
         status_code=200,
         tags=["storefront"],
         operation_class=json_body(PageView),
+        responses=problems(429),
         opt={CHART_LATENCY: True},
     )
     async def page_view(request: Request[Any, Any, Any]) -> Decision:
@@ -41,7 +42,13 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
         parts.metrics.decided(decision, parts.policy.slots)
         return decision
 
-    @post("/v1/events", status_code=202, tags=["storefront"], operation_class=json_body(EventBatch))
+    @post(
+        "/v1/events",
+        status_code=202,
+        tags=["storefront"],
+        operation_class=json_body(EventBatch),
+        responses=problems(429),
+    )
     async def events(request: Request[Any, Any, Any]) -> Accepted:
         """Record a batch of events from any channel, in the one event schema."""
         body = await bodies.read(request)

@@ -11,7 +11,7 @@ from litestar.handlers import HTTPRouteHandler
 from service.errors import WrongKey
 from service.http import bodies
 from service.http.auth import caller, check_link_token
-from service.http.openapi import json_body
+from service.http.openapi import PathVisitorId, json_body, problems
 from service.http.owners import Owner
 from service.http.parts import Parts
 from service.storage.identity import Consent, Erased, Identify, Linked, Profile
@@ -21,7 +21,13 @@ consent_decoder = msgspec.json.Decoder(Consent)
 
 
 def routes(parts: Parts) -> list[HTTPRouteHandler]:
-    @post("/v1/identify", status_code=200, tags=["visitors"], operation_class=json_body(Identify))
+    @post(
+        "/v1/identify",
+        status_code=200,
+        tags=["visitors"],
+        operation_class=json_body(Identify),
+        responses=problems(403, 409, 503),
+    )
     async def identify(request: Request[Any, Any, Any]) -> Linked:
         """Link an anonymous id to a customer id: from then on they are one person.
 
@@ -37,8 +43,9 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
         "/v1/visitors/{visitor_id:str}/consent",
         tags=["visitors"],
         operation_class=json_body(Consent),
+        responses=problems(403, 503),
     )
-    async def consent(visitor_id: str, request: Request[Any, Any, Any]) -> Consent:
+    async def consent(visitor_id: PathVisitorId, request: Request[Any, Any, Any]) -> Consent:
         """Without consent nothing of the visitor is stored and pages show default content."""
         choice = bodies.decode(consent_decoder, await bodies.read(request))
         visitor = bodies.visitor_id(visitor_id)
@@ -50,13 +57,22 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
         await parts.identities.set_consent(visitor, choice.consent)
         return choice
 
-    @get("/v1/visitors/{visitor_id:str}/profile", tags=["visitors"])
-    async def profile(visitor_id: str) -> Profile:
+    @get(
+        "/v1/visitors/{visitor_id:str}/profile",
+        tags=["visitors"],
+        responses=problems(404, 422, 503),
+    )
+    async def profile(visitor_id: PathVisitorId) -> Profile:
         """Everything kept about the person behind this id: the profile is also the export."""
         return await parts.identities.profile(bodies.visitor_id(visitor_id))
 
-    @delete("/v1/visitors/{visitor_id:str}", status_code=200, tags=["visitors"])
-    async def erase(visitor_id: str) -> Erased:
+    @delete(
+        "/v1/visitors/{visitor_id:str}",
+        status_code=200,
+        tags=["visitors"],
+        responses=problems(422, 503),
+    )
+    async def erase(visitor_id: PathVisitorId) -> Erased:
         """Erase every key and stream entry of the person and of every id linked to it."""
         return await parts.identities.erase(bodies.visitor_id(visitor_id))
 
