@@ -15,7 +15,7 @@ from service.model.manifest import Manifest
 from service.storage.catalog import COUNTED, Catalog, CatalogItem, ItemUpdate
 from service.storage.catalog_cache import CatalogCache
 from service.storage.client import connect
-from service.storage.keys import CHANGES_KEY
+from service.storage.keys import CHANGES_KEY, field_key
 from service.storage.server import RedisServer
 from tests._support.monitor import monitored
 from tests._support.stack import SECRET, SERVICE_ENV, Service, wait_for
@@ -50,8 +50,10 @@ def plain_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
 def two_workers(
     redis_server: RedisServer, plain_redis: redis.Redis, manifest: Manifest
 ) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    """Two services on one Redis, the catalogue loaded through the first: a change made
-    through one must reach the other."""
+    """Two services on one Redis: a change made through one must reach the other. The
+    catalogue is there before they start, so no change of its loading makes either forget
+    what it read."""
+    plain_redis.hset(field_key("in_stock"), mapping=dict.fromkeys(manifest.items, "1"))
     env = {**SERVICE_ENV, "WITRYNA_CATALOG_SYNC_MS": "100"}
     with (
         Service(redis_server.url, **env) as a,
@@ -59,10 +61,6 @@ def two_workers(
         httpx.Client(headers=SECRET, base_url=a.url) as http_a,
         httpx.Client(headers=SECRET, base_url=b.url) as http_b,
     ):
-        items = [{"item_id": item, "in_stock": True} for item in manifest.items]
-        assert http_a.put("/v1/catalog/items", json={"items": items}).status_code == 200
-        # The second learns that the catalogue is no longer empty at its next sync.
-        wait_for(lambda: http_b.get("/readyz").json()["catalog"] == "loaded", timeout_s=5)
         yield http_a, http_b
 
 
