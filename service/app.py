@@ -7,7 +7,7 @@ import logging
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
-from service.http import headers, problems, swagger
+from service.http import demo_shop, headers, problems, swagger
 from service.http.auth import Guard, Keys
 from service.http.routes import routes
 from service.services import Services
@@ -27,7 +27,7 @@ def create_app(settings: Settings) -> Litestar:
         guards=[Guard(Keys.of(settings))],
         middleware=[services.metrics.timing],
         cors_config=cors if origins else None,
-        on_startup=[services.start],
+        on_startup=[services.start, *demo_shop.on_startup(services)],
         on_shutdown=[services.stop],
         exception_handlers={Exception: problems.handle},
         request_max_body_size=settings.max_body_bytes,

@@ -22,7 +22,7 @@ from service.metrics.pool import MetricsPool
 from service.model.runtime import ModelRuntime
 from service.settings import Settings
 from service.storage.backlog import drain, drain_forever, probe_forever
-from service.storage.catalog import Catalog, CatalogItem
+from service.storage.catalog import COUNTED, Catalog, CatalogItem
 from service.storage.catalog_cache import CatalogCache
 from service.storage.client import UNREACHABLE, connect
 from service.storage.events import EventStore
@@ -165,7 +165,7 @@ class _Parts:
         assert s.redis_url is not None
         self.client = client = connect(s.redis_url, s.redis_timeout_ms, s.redis_cluster)
         self.cache: CatalogCache[CatalogItem] = CatalogCache(
-            client, s.catalog_cache_items, s.catalog_refresh_s
+            client, s.catalog_cache_items, s.catalog_refresh_s, COUNTED
         )
         self.catalog = Catalog(client, self.cache)
         self.current = Reloader(s, self.catalog)

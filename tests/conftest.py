@@ -105,6 +105,15 @@ def http(backend_service: Service, redis_client: RedisClient) -> Iterator[httpx.
         yield client
 
 
+@pytest.fixture
+def stocked(http: httpx.Client, manifest: Manifest) -> list[str]:
+    """Every item the model knows, loaded in stock: a carousel shows only items whose stock
+    the catalogue holds, and each test starts on a flushed Redis."""
+    items = [{"item_id": item, "in_stock": True} for item in manifest.items]
+    assert http.put("/v1/catalog/items", json={"items": items}).status_code == 200
+    return list(manifest.items)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test run on the cluster backend is a ``cluster`` test, so ``-m`` can leave it out."""
     for item in items:

@@ -13,6 +13,10 @@ from service.storage.client import UNREACHABLE
 
 log = logging.getLogger(__name__)
 
+# Why a carousel slot shows the policy's catalog_fallback: no item's stock is known.
+CATALOG_EMPTY = "catalog:empty"
+CATALOG_UNAVAILABLE = "catalog:unavailable"
+
 
 def excluded_items(history: Sequence[StoredEvent], rules: Recommendations) -> set[str]:
     """The item on screen, everything already bought and the policy's exclusions."""
@@ -47,13 +51,17 @@ class _Picker:
         item = self.known.get(item_id)
         if item_id in self.excluded:
             return
-        if item is not None and not item.in_stock:
+        # Not in the catalogue: its stock is unknown, and it must not pass for in stock.
+        if item is None:
+            self.notes.add("filter:not_in_catalog")
+            return
+        if not item.in_stock:
             self.notes.add("filter:out_of_stock")
             return
-        if item is not None and not self.exclude_tags.isdisjoint(item.tags):
+        if not self.exclude_tags.isdisjoint(item.tags):
             self.notes.add("filter:excluded_tag")
             return
-        category = item.category if item is not None else None
+        category = item.category
         if category is not None and self.per_category.get(category, 0) >= self.rules.per_category:
             self.notes.add("diversity:per_category")
             return
@@ -68,13 +76,27 @@ class Carousel:
         self.runtime = runtime
         self.catalog = catalog
 
-    async def _known(self, candidates: list[str], reasons: list[str]) -> dict[str, CatalogItem]:
+    async def _known(
+        self, candidates: list[str], reasons: list[str]
+    ) -> dict[str, CatalogItem] | None:
+        """The candidates in the catalogue; None when it is empty or cannot be read."""
         try:
-            return await self.catalog.lookup(candidates)
+            known = await self.catalog.lookup(candidates)
         except UNREACHABLE as exc:
             log.warning("catalogue unreachable, stock unknown: %s", exc)
-            reasons.append("stock:unknown")
-            return {}
+            reasons.append(CATALOG_UNAVAILABLE)
+            return None
+        if self.catalog.empty:
+            reasons.append(CATALOG_EMPTY)
+            return None
+        return known
+
+    @staticmethod
+    def _without_stock(policy: Policy, reasons: list[str]) -> SlotDecision:
+        """What the policy shows when no item's stock is known: content that needs none."""
+        return SlotDecision(
+            variant=policy.recommendations.catalog_fallback, items=[], reasons=reasons
+        )
 
     def _popular(self, rules: Recommendations) -> list[str]:
         # Twice the carousel: enough to fill it after filters, few enough to look up quickly.
@@ -97,8 +119,11 @@ class Carousel:
                 prediction.top_items[0].tolist(), prediction.top_scores[0].tolist(), strict=True
             )
         ]
-        reasons = [*reasons, "model:next_item"]
+        reasons = list(reasons)
         known = await self._known([i for i, _ in ranked] + self._popular(rules), reasons)
+        if known is None:
+            return self._without_stock(policy, reasons)
+        reasons.append("model:next_item")
         boosted = self._boost(ranked, known, rules, reasons)
         picker = _Picker(rules, excluded_items(history, rules), known)
         picker.take((item_id, score) for score, item_id in sorted(boosted, reverse=True))
@@ -135,9 +160,10 @@ class Carousel:
     ) -> SlotDecision:
         rules = policy.recommendations
         reasons = list(reasons)
-        picker = _Picker(
-            rules, excluded_items(history, rules), await self._known(self._popular(rules), reasons)
-        )
+        known = await self._known(self._popular(rules), reasons)
+        if known is None:
+            return self._without_stock(policy, reasons)
+        picker = _Picker(rules, excluded_items(history, rules), known)
         picker.take((item_id, 0.0) for item_id in self._popular(rules))
         return SlotDecision(
             variant="popular", items=picker.items, reasons=[*reasons, *sorted(picker.notes)]

@@ -91,6 +91,9 @@ class Recommendations(Struct, forbid_unknown_fields=True, kw_only=True):
     exclude_items: list[str] = []
     exclude_tags: list[str] = []
     boosts: list[Boost] = []
+    # What a carousel slot shows instead while the catalogue is empty or cannot be read, and
+    # so no item's stock is known: a variant that needs no stock check ("none": the shop's own).
+    catalog_fallback: Name = "none"
 
 
 class Policy(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -185,7 +188,18 @@ def _problems(policy: Policy) -> list[tuple[str, str]]:
     for slot_name, slot in policy.slots.items():
         for i, variant in enumerate(slot.variants):
             found.extend(_variant_problems(policy, f"slots.{slot_name}.variants[{i}]", variant))
+    found.extend(_fallback_problems(policy))
     return found
+
+
+def _fallback_problems(policy: Policy) -> list[tuple[str, str]]:
+    """The catalogue's fallback must be content that needs no stock check: not a carousel, nor
+    ``popular``, the name default content gives its carousel of popular in-stock items."""
+    fallback = policy.recommendations.catalog_fallback
+    kinds = {v.kind for slot in policy.slots.values() for v in slot.variants if v.name == fallback}
+    if "carousel" in kinds or fallback == "popular":
+        return [("recommendations.catalog_fallback", f"{fallback!r} is a carousel variant")]
+    return []
 
 
 def _variant_problems(policy: Policy, at: str, variant: Variant) -> list[tuple[str, str]]:

@@ -8,7 +8,10 @@ WITRYNA_DEMO, which the image and the chart leave off.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -18,7 +21,12 @@ from msgspec import Meta, Struct
 
 from service.http import bodies
 from service.http.parts import Parts
-from service.schema import Accepted, ItemId, StoredEvent, VisitorId
+from service.http.storefront import STATIC
+from service.schema import Accepted, Category, ItemId, Price, StoredEvent, VisitorId
+from service.storage.catalog import ItemUpdate
+from service.storage.client import UNREACHABLE
+
+log = logging.getLogger(__name__)
 
 
 class Order(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -27,6 +35,44 @@ class Order(Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 _order = msgspec.json.Decoder(Order)
+
+
+class DemoItem(Struct, kw_only=True):
+    """What the catalogue takes of a product of the demo store's page (catalog.js)."""
+
+    item_id: ItemId
+    category: Category
+    price: Price
+
+
+class DemoCatalog(Struct):
+    items: list[DemoItem]
+
+
+def on_startup(parts: Parts) -> list[Callable[[], Awaitable[None]]]:
+    async def stock_demo() -> None:
+        await stock(parts)
+
+    return [stock_demo] if parts.settings.demo else []
+
+
+async def stock(parts: Parts) -> None:
+    """The demo store's products, in stock, into an empty catalogue: the demo's private Redis
+    keeps nothing across restarts, and a carousel shows only items the catalogue holds. A
+    catalogue with anything in it is the shop's own, and is left alone."""
+    if parts.catalog.state != "empty":
+        return
+    script = (STATIC / "demo" / "catalog.js").read_text()
+    demo = msgspec.json.decode(script.partition("=")[2].strip().rstrip(";"), type=DemoCatalog)
+    items = [
+        ItemUpdate(item_id=i.item_id, category=i.category, price=i.price, in_stock=True)
+        for i in demo.items
+    ]
+    with contextlib.suppress(*UNREACHABLE):
+        log.info(
+            "demo store: %d products loaded into the empty catalogue",
+            await parts.catalog.upsert(items),
+        )
 
 
 def routes(parts: Parts) -> list[HTTPRouteHandler]:

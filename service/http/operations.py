@@ -48,6 +48,10 @@ def details(parts: Parts, redis_ok: bool) -> dict[str, Any]:
         "provider": runtime.provider,
         "policy_version": parts.policy.version,
         "journal_events": parts.store.journal.waiting,
+        # Counted at the worker's last catalogue sync, not read here. Empty is still ready: a
+        # new shop starts empty and loads its catalogue through this very service.
+        "catalog_items": parts.catalog.cache.size,
+        "catalog": parts.catalog.state,
         "model_reload_error": parts.current.model_error,
         "policy_reload_error": parts.current.policy_error,
         "persistence": parts.persistence,

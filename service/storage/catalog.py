@@ -10,11 +10,13 @@ from msgspec import Meta, Struct
 
 from service.schema import END, NO_CONTROL, Category, ItemId, Price
 from service.storage.catalog_cache import CatalogCache
-from service.storage.client import Client
+from service.storage.client import Client, Pipe
 from service.storage.keys import field_key
 
 _FIELDS = ("category", "price", "margin", "in_stock", "tags")
 _LOOKUP = ("category", "in_stock", "tags")
+# An item is in the catalogue when one of these hashes has it: the largest counts the items.
+COUNTED = tuple(field_key(name) for name in _LOOKUP)
 # Tags are stored comma-joined, so a tag holds no comma.
 Tag = Annotated[str, Meta(min_length=1, max_length=64, pattern=rf"^[^,{NO_CONTROL}]+{END}")]
 
@@ -67,7 +69,18 @@ class Catalog:
 
     def __init__(self, client: Client, cache: CatalogCache[CatalogItem] | None = None) -> None:
         self.client = client
-        self.cache = cache if cache is not None else CatalogCache(client, 1, 1.0)
+        self.cache = cache if cache is not None else CatalogCache(client, 1, 1.0, COUNTED)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing in the catalogue, as of the last count: no item's stock is known."""
+        return self.cache.size == 0
+
+    @property
+    def state(self) -> str:
+        """``loaded``, ``empty``, or ``unknown`` until Redis has answered a count."""
+        size = self.cache.size
+        return "unknown" if size is None else "loaded" if size else "empty"
 
     async def upsert(self, updates: Iterable[ItemUpdate]) -> int:
         """Fields left out keep their value: each field is its own hash entry."""
@@ -81,15 +94,26 @@ class Catalog:
         for name, mapping in by_field.items():
             if mapping:
                 pipe.hset(field_key(name), mapping=mapping)  # type: ignore[arg-type]
-        await pipe.execute()
+        self._count(pipe)
+        written = await pipe.execute()
         await self.cache.announce(changed)
+        # Set after announcing, which voids any count in flight: this worker's next carousel
+        # knows at once that the catalogue is no longer empty.
+        self.cache.size = max(written[-len(COUNTED) :])
         return len(changed)
+
+    @staticmethod
+    def _count(pipe: Pipe) -> None:
+        for key in COUNTED:
+            pipe.hlen(key)
 
     async def lookup(self, item_ids: Sequence[str]) -> dict[str, CatalogItem]:
         """Known items among ``item_ids``; an item never loaded is absent from the result."""
         cache = self.cache
         if not cache.ready:
-            return _known(await self._read(list(dict.fromkeys(item_ids))))
+            return _known(await self._read(list(dict.fromkeys(item_ids)), counted=True))
+        if cache.size == 0:
+            return {}
         found: dict[str, CatalogItem | None] = {}
         missing = []
         for item_id in dict.fromkeys(item_ids):
@@ -104,13 +128,22 @@ class Catalog:
             found.update(read)
         return _known(found)
 
-    async def _read(self, item_ids: Sequence[str]) -> dict[str, CatalogItem | None]:
+    async def _read(
+        self, item_ids: Sequence[str], counted: bool = False
+    ) -> dict[str, CatalogItem | None]:
+        """``counted``: count the catalogue in the same round trip, as no sync counts it."""
         if not item_ids:
             return {}
+        generation = self.cache.generation
         pipe = self.client.pipeline(transaction=False)
         for name in _LOOKUP:
             pipe.hmget(field_key(name), list(item_ids))
+        if counted:
+            self._count(pipe)
         columns = await pipe.execute()
+        if counted:
+            self.cache.counted_at(max(columns[len(_LOOKUP) :]), generation)
+            columns = columns[: len(_LOOKUP)]
         found: dict[str, CatalogItem | None] = {}
         for row, item_id in enumerate(item_ids):
             category, in_stock, tags = (_text(col[row]) for col in columns)

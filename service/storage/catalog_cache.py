@@ -13,6 +13,10 @@ forgets an item as soon as the catalogue says it changed:
   replaced) clears everything, and so does ``refresh_s``, for writes made behind the API.
 
 An item is therefore at most ``sync_s`` stale on other workers while Redis answers.
+
+Each sync also counts the catalogue (``HLEN`` of the hashes named in ``counted``, in the same
+round trip), so that a page view can tell an empty catalogue, after a Redis restart without
+persistence or in a new shop, without asking Redis.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -48,11 +52,17 @@ def _int(value: Any) -> int:
 class CatalogCache(Generic[T]):
     """Looked-up items by id (``None``: not in the catalogue), forgotten when they change."""
 
-    def __init__(self, client: Client, max_items: int, refresh_s: float) -> None:
+    def __init__(
+        self, client: Client, max_items: int, refresh_s: float, counted: Sequence[str] = ()
+    ) -> None:
         self.client = client
         self.max_items = max_items
         self.refresh_s = refresh_s
+        self.counted = list(counted)
         self.items: dict[str, T | None] = {}
+        # Items in the catalogue as of the last count (the largest of the ``counted`` hashes);
+        # None until counted.
+        self.size: int | None = None
         # Bumped whenever anything is forgotten: a read begun before must not be kept.
         self.generation = 0
         self._version: int | None = None
@@ -88,15 +98,25 @@ class CatalogCache(Generic[T]):
             keys=[VERSION_KEY, CHANGES_KEY], args=[CHANGES_MAXLEN, _encode_ids(item_ids)]
         )
 
+    def counted_at(self, size: int, generation: int) -> None:
+        """Remember a count, unless an upsert came in while it was in flight."""
+        if generation == self.generation:
+            self.size = size
+
     async def sync(self) -> None:
-        """Read the change log since the last sync and forget what it names."""
+        """Read the change log since the last sync and forget what it names; count the items."""
+        began = self.generation
         pipe = self.client.pipeline(transaction=False)
         pipe.get(VERSION_KEY)
         if self._version is None:
             pipe.xrevrange(CHANGES_KEY, count=1)
         else:
             pipe.xread({CHANGES_KEY: self._last_id}, count=READ_CHUNK)
-        version_raw, read = await pipe.execute()
+        for key in self.counted:
+            pipe.hlen(key)
+        version_raw, read, *sizes = await pipe.execute()
+        if self.counted:
+            self.counted_at(max(sizes), began)
         version = _int(version_raw)
         if self._version is None:
             self._start(version, read)

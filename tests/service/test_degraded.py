@@ -15,7 +15,7 @@ from service.model.manifest import Manifest
 from service.schema import StoredEvent
 from service.storage.backlog import drain
 from service.storage.identity import Identities
-from service.storage.keys import EVENTS_STREAM, events_key, profile_key
+from service.storage.keys import EVENTS_STREAM, events_key, field_key, profile_key
 from service.storage.server import RedisServer
 from tests._support.cluster import LocalCluster
 from tests._support.stack import SECRET, Backend, Service, wait_for
@@ -37,6 +37,11 @@ def test_redis_outage_degrades_then_recovers_without_losing_events(
 ) -> None:
     backend = Backend(own_redis.url, cluster=isinstance(own_redis, LocalCluster))
     view = {"visitor_id": "v-7", "page": {"type": "product", "item_id": manifest.items[5]}}
+    # Loaded before the service starts, so that no change it learns of later makes it forget
+    # what the first page view cached: the outage's carousel is made of those items.
+    loader = backend.client()
+    loader.hset(field_key("in_stock"), mapping=dict.fromkeys(manifest.items, "1"))
+    loader.close()
     with (
         Service(own_redis.url, **backend.env) as service,
         httpx.Client(headers=SECRET, base_url=service.url) as http,
@@ -72,22 +77,32 @@ def test_redis_outage_degrades_then_recovers_without_losing_events(
         wait_for(lambda: http.get("/readyz").status_code == 200, timeout_s=5)
         recovered = http.post("/v1/page-views", json=view).json()
         assert recovered["degraded"] is False
-        assert recovered["slots"]["recommendations"]["variant"] == "personalised"
+        # Nothing of the catalogue came back: within a sync, no carousel claims any stock.
+        wait_for(lambda: http.get("/readyz").json()["catalog"] == "empty")
+        carousel = http.post("/v1/page-views", json=view).json()["slots"]["recommendations"]
+        assert (carousel["variant"], carousel["items"]) == ("none", [])
+        assert "catalog:empty" in carousel["reasons"]
+        items = [{"item_id": item, "in_stock": True} for item in manifest.items]
+        assert http.put("/v1/catalog/items", json={"items": items}).status_code == 200
+        carousel = http.post("/v1/page-views", json=view).json()["slots"]["recommendations"]
+        assert carousel["variant"] == "personalised"
 
     client = backend.client()
     kept = [decode(raw).type for raw in client.zrange(events_key("v-7"), 0, -1)]
-    # The restarted Redis is empty: what it holds came from the journal, then the new view.
-    assert kept == ["product_view", "add_to_cart", "product_view"]
+    # The restarted Redis is empty: what it holds came from the journal, then the new views
+    # (three since the restart).
+    assert kept == ["product_view", "add_to_cart", *["product_view"] * 3]
     # One Redis comes back whole. Cluster nodes come back one by one: a flush can land before
     # the stream's node is back, and those log entries are dropped with a warning.
     if not backend.cluster:
-        wait_for(lambda: client.xlen(EVENTS_STREAM) >= 3)
+        wait_for(lambda: client.xlen(EVENTS_STREAM) >= len(kept))
         logged = [decode(fields[b"e"]).type for _, fields in client.xrange(EVENTS_STREAM)]
         # In the order they were written: the journal drains beside the page views after it.
-        assert sorted(logged[-3:]) == sorted(kept), "journalled events reach the event log too"
+        logged_last = sorted(logged[-len(kept) :])
+        assert logged_last == sorted(kept), "journalled events reach the event log too"
         # The view before the outage is there too when its log write (every 100 ms) was
         # still waiting as Redis went away: kept, and written to the Redis that came back.
-        assert logged[:-3] in ([], ["product_view"])
+        assert logged[: -len(kept)] in ([], ["product_view"])
     client.close()
 
 

@@ -30,39 +30,50 @@ def test_the_default_policy_loads_and_covers_every_page_type() -> None:
         (
             "cost = 8.0",
             "cost = -8.0",
-            "shop.toml:68: slots.offer.variants[1].cost: Expected `float` >= 0.0",
+            "shop.toml:70: slots.offer.variants[1].cost: Expected `float` >= 0.0",
         ),
         (
             'slots = ["offer", "help"]',
             'slots = ["offer", "helpp"]',
-            "shop.toml:24: pages.checkout.slots[1]: no slot named 'helpp'",
+            "shop.toml:26: pages.checkout.slots[1]: no slot named 'helpp'",
         ),
         (
             'name = "ten_percent_off"',
             'name = "ten_percent_off"\ncolour = 1',
-            "shop.toml:66: slots.offer.variants[1].colour: Object contains unknown field `colour`",
+            "shop.toml:68: slots.offer.variants[1].colour: Object contains unknown field `colour`",
         ),
         (
             "control = 0.5,",
             "control = 0.6,",
-            "shop.toml:31: experiments[0].arms: shares must add up to 1",
+            "shop.toml:33: experiments[0].arms: shares must add up to 1",
         ),
         (
             "buy_prob = [0.0, 0.7]   #",
             "buy_prob = [0.9, 0.7]   #",
-            "shop.toml:60: slots.offer.variants[0].buy_prob: low is above high",
+            "shop.toml:62: slots.offer.variants[0].buy_prob: low is above high",
         ),
         (
             'intents = ["buy"]',
             'intents = ["buyer"]',
-            "shop.toml:36: slots.hero.variants[0].intents[0]: Invalid enum value 'buyer'",
+            "shop.toml:38: slots.hero.variants[0].intents[0]: Invalid enum value 'buyer'",
         ),
         (
             'experiment = "cart-incentive"\narms = ["incentive"]',
             'experiment = "cart"\narms = ["incentive"]',
-            "shop.toml:61: slots.offer.variants[0].experiment: no experiment 'cart'",
+            "shop.toml:63: slots.offer.variants[0].experiment: no experiment 'cart'",
         ),
         ("holdout = 0.05", "holdout = 5", "shop.toml:5: holdout: Expected `float` <= 1.0"),
+        (
+            'catalog_fallback = "none"',
+            'catalog_fallback = "personalised"',
+            "shop.toml:14: recommendations.catalog_fallback: 'personalised' is a carousel variant",
+        ),
+        (
+            'catalog_fallback = "none"',
+            'catalog_fallback = "Best Sellers"',
+            "shop.toml:14: recommendations.catalog_fallback: Expected `str` matching regex "
+            r"'^[a-z0-9_\\-]+$'",
+        ),
         (
             "version = ",
             "version == ",

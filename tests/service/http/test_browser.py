@@ -21,6 +21,7 @@ from service.decision.experiments import assign
 from service.decision.policy import load
 from service.http.storefront import STATIC
 from service.model.encoding import INTENTS
+from service.model.manifest import Manifest
 from service.storage.keys import events_key
 from service.storage.server import RedisServer, free_port
 from tests._support.chromium import Browser, ShopHost, Unanswering, browser_for
@@ -80,6 +81,18 @@ def store(redis_server: RedisServer, steady_policy: Path) -> Iterator[Service]:
 
 
 @pytest.fixture
+def stocked_store(store: Service, manifest: Manifest, request: pytest.FixtureRequest) -> Service:
+    """The store with every item in stock, loaded after the flush of a test that asks for one:
+    carousels show only items whose stock the catalogue holds."""
+    if "redis_client" in request.fixturenames:
+        request.getfixturevalue("redis_client")
+    items = [{"item_id": item, "in_stock": True} for item in manifest.items]
+    with httpx.Client(headers=SECRET, base_url=store.url) as http:
+        assert http.put("/v1/catalog/items", json={"items": items}).status_code == 200
+    return store
+
+
+@pytest.fixture
 def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
     yield from browser_for(request.node.name)
 
@@ -122,8 +135,9 @@ def browse(browser: Browser, origin: str, items: list[str]) -> None:
 
 @on_one_redis
 def test_slots_follow_intent_from_browsing_to_an_abandoned_cart(
-    browser: Browser, store: Service, steady_policy: Path, redis_client: redis.Redis
+    browser: Browser, stocked_store: Service, steady_policy: Path, redis_client: redis.Redis
 ) -> None:
+    store = stocked_store
     browser_visitor, abandoner = incentive_visitors(steady_policy, 2)
     origin = store.url
 
@@ -161,9 +175,11 @@ def test_slots_follow_intent_from_browsing_to_an_abandoned_cart(
 
 @on_one_redis
 def test_a_carousel_click_leaves_by_beacon_as_the_page_unloads(
-    browser: Browser, store: Service, redis_client: redis.Redis
+    browser: Browser, stocked_store: Service, redis_client: redis.Redis
 ) -> None:
-    view(browser, product(store.url, LAPTOPS[8]))
+    store = stocked_store
+    slots = view(browser, product(store.url, LAPTOPS[8]))
+    assert slots["recommendations"][1] == "filled", "the card is Witryna's, not the shop's"
     visitor = browser.js("return witryna.visitorId();")
     # No timer flush for ten minutes: only the pagehide beacon can deliver the click.
     browser.js("witryna('init', {flushMs: 600000});")
@@ -180,6 +196,20 @@ def test_a_carousel_click_leaves_by_beacon_as_the_page_unloads(
 
     wait_for(lambda: bool(clicks()))
     assert clicks() == [clicked]
+    assert browser.script_errors() == []
+
+
+@on_one_redis
+def test_with_the_catalogue_empty_the_carousel_keeps_the_shops_own_content(
+    browser: Browser, store: Service, redis_client: redis.Redis
+) -> None:
+    with httpx.Client(headers=SECRET, base_url=store.url) as http:
+        wait_for(lambda: http.get("/readyz").json()["catalog"] == "empty")
+    slots = view(browser, product(store.url, LAPTOPS[8]))
+    browser.screenshot("empty-catalogue")
+    variant, state, _, items = slots["recommendations"]
+    assert (variant, state) == ("none", "default")
+    assert items, "the shop's own cards stay"
     assert browser.script_errors() == []
 
 
@@ -359,8 +389,9 @@ def test_without_consent_no_request_leaves_the_page(
 
 
 def test_shop_templates_override_and_a_broken_one_leaves_the_default(
-    browser: Browser, store: Service
+    browser: Browser, stocked_store: Service
 ) -> None:
+    store = stocked_store
     browser.open(f"{store.url}/demo?p=cart")
     browser.decided()
     browser.js(
@@ -379,6 +410,8 @@ def test_shop_templates_override_and_a_broken_one_leaves_the_default(
     hero = browser.driver.find_element("id", "custom-hero").text
     recommendations = browser.js(SLOTS_JS)
     states = {row[0]: (row[2], row[3]) for row in recommendations}
+    variants = {row[0]: row[1] for row in recommendations}
+    assert variants["recommendations"] != "none", "a carousel, so the template was called"
     assert hero.startswith("shop hero: ")
     assert hero != "shop hero: none"
     assert states["recommendations"] == ("default", "shop default")

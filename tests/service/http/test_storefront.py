@@ -7,9 +7,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import redis
 
 from service.http.storefront import STATIC, sdk_file
 from service.settings import Settings
+from service.storage.keys import field_key
 from service.storage.server import RedisServer
 from tests._support.stack import SECRET, Service
 
@@ -93,3 +95,29 @@ def test_cors_answers_the_shops_origins_only(shop_service: Service) -> None:
     assert simple.json()["visitor_id"] == "cors-1"
     assert simple.headers["access-control-allow-origin"] == SHOP
     assert "access-control-allow-origin" not in stranger.headers
+
+
+def test_the_demo_store_stocks_an_empty_catalogue_and_leaves_a_shops_alone(
+    redis_server: RedisServer,
+) -> None:
+    """The demo runs on a private Redis that keeps nothing: without its products loaded, no
+    carousel of the demo would show anything."""
+    demo_items = (STATIC / "demo" / "catalog.js").read_text().count('"item_id"')
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    view = {"visitor_id": "demo-1", "page": {"type": "home"}, "slots": ["recommendations"]}
+    with (
+        Service(redis_server.url, WITRYNA_DEMO="1") as demo,
+        httpx.Client(headers=SECRET, base_url=demo.url) as http,
+    ):
+        assert http.get("/readyz").json()["catalog_items"] == demo_items
+        carousel = http.post("/v1/page-views", json=view).json()["slots"]["recommendations"]
+        assert carousel["items"]
+    client.flushall()
+    client.hset(field_key("in_stock"), "sku-00001", "0")
+    with (
+        Service(redis_server.url, WITRYNA_DEMO="1") as demo,
+        httpx.Client(headers=SECRET, base_url=demo.url) as http,
+    ):
+        assert http.get("/readyz").json()["catalog_items"] == 1
+    client.close()

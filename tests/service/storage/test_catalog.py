@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from service.decision.carousel import Carousel
 from service.decision.policy import Boost, Recommendations, load
-from service.model.manifest import Manifest
 from service.model.runtime import ModelRuntime
 from service.schema import StoredEvent
 from service.storage.catalog import Catalog, ItemUpdate
@@ -47,7 +46,7 @@ def test_partial_updates_keep_the_other_fields(
 
 
 def test_an_item_marked_out_of_stock_leaves_every_answer_at_once(
-    http: httpx.Client, manifest: Manifest
+    http: httpx.Client, stocked: list[str]
 ) -> None:
     def carousel(visitor: str) -> list[str]:
         body = {"visitor_id": visitor, "page": {"type": "home"}, "slots": ["recommendations"]}

@@ -11,10 +11,11 @@ import httpx
 import pytest
 import redis
 
-from service.storage.catalog import Catalog, CatalogItem, ItemUpdate
+from service.model.manifest import Manifest
+from service.storage.catalog import COUNTED, Catalog, CatalogItem, ItemUpdate
 from service.storage.catalog_cache import CatalogCache
 from service.storage.client import connect
-from service.storage.keys import CHANGES_KEY
+from service.storage.keys import CHANGES_KEY, field_key
 from service.storage.server import RedisServer
 from tests._support.monitor import monitored
 from tests._support.stack import SECRET, SERVICE_ENV, Service, wait_for
@@ -47,9 +48,12 @@ def plain_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def two_workers(
-    redis_server: RedisServer, plain_redis: redis.Redis
+    redis_server: RedisServer, plain_redis: redis.Redis, manifest: Manifest
 ) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    """Two services on one Redis: a change made through one must reach the other."""
+    """Two services on one Redis: a change made through one must reach the other. The
+    catalogue is there before they start, so no change of its loading makes either forget
+    what it read."""
+    plain_redis.hset(field_key("in_stock"), mapping=dict.fromkeys(manifest.items, "1"))
     env = {**SERVICE_ENV, "WITRYNA_CATALOG_SYNC_MS": "100"}
     with (
         Service(redis_server.url, **env) as a,
@@ -153,6 +157,48 @@ def test_the_cache_never_grows_past_its_limit(redis_server: RedisServer) -> None
             found = await catalog.lookup([f"sku-{i}" for i in range(start, start + 3)])
             assert found == {}
             assert len(cache.items) <= 5
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_page_views_on_an_empty_catalogue_read_none_of_it(
+    service: Service, redis_server: RedisServer, plain_redis: redis.Redis
+) -> None:
+    """The sync counts the catalogue in the background: a page view asks Redis nothing."""
+    with httpx.Client(headers=SECRET, base_url=service.url) as http:
+        wait_for(lambda: http.get("/readyz").json()["catalog"] == "empty")
+        assert items_read(redis_server, http, 5) == Counter()
+        assert carousel(http, "monitored-0") == []
+
+
+def test_syncs_and_upserts_count_the_catalogue(
+    redis_server: RedisServer, plain_redis: redis.Redis
+) -> None:
+    async def scenario() -> None:
+        client = connect(redis_server.url, 1000)
+        cache: CatalogCache[CatalogItem] = CatalogCache(client, 10, 60, COUNTED)
+        catalog = Catalog(client, cache)
+        assert (cache.size, catalog.state) == (None, "unknown")
+        await cache.sync()
+        assert (cache.size, catalog.state, catalog.empty) == (0, "empty", True)
+        # The worker that took the upsert counts at once, before any sync: the items of the
+        # largest field hash.
+        updates = [
+            ItemUpdate(item_id="sku-1", category="tv"),
+            ItemUpdate(item_id="sku-2", category="tv", in_stock=False),
+        ]
+        await catalog.upsert(updates)
+        assert (cache.size, catalog.state) == (2, "loaded")
+        assert await catalog.lookup(["sku-1", "sku-3"]) == {"sku-1": ITEM}
+        # A count that was in flight while an upsert landed is not kept.
+        began = cache.generation
+        cache.forget(["sku-1"])
+        cache.counted_at(0, began)
+        assert cache.size == 2
+        plain_redis.flushall()
+        await cache.sync()
+        assert (cache.size, catalog.state) == (0, "empty")
         await client.aclose()
 
     asyncio.run(scenario())
