@@ -22,6 +22,7 @@ from service.metrics.pool import MetricsPool
 from service.model.runtime import ModelRuntime
 from service.settings import Settings
 from service.storage.backlog import drain, drain_forever, probe_forever
+from service.storage.breaker import Breaker
 from service.storage.catalog import COUNTED, Catalog, CatalogItem
 from service.storage.catalog_cache import CatalogCache
 from service.storage.client import UNREACHABLE, connect
@@ -167,7 +168,8 @@ class _Parts:
         self.cache: CatalogCache[CatalogItem] = CatalogCache(
             client, s.catalog_cache_items, s.catalog_refresh_s, COUNTED
         )
-        self.catalog = Catalog(client, self.cache)
+        breaker = Breaker()
+        self.catalog = Catalog(client, self.cache, breaker, s.redis_deadline_ms / 1000)
         self.current = Reloader(s, self.catalog)
         # Purchases convert the arms of the policy being served when the log is written.
         self.logs = LogWriter(
@@ -187,6 +189,7 @@ class _Parts:
             s.redis_deadline_ms / 1000,
             logs=self.logs,
             pipe=pipe,
+            breaker=breaker,
         )
         self.identities = Identities(self.store)
         self.rates = RateCounts(client)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Annotated
 
 import msgspec
 from msgspec import Meta, Struct
+from redis.exceptions import TimeoutError as Unanswered
 
 from service.schema import END, NO_CONTROL, Category, ItemId, Price
+from service.storage.breaker import Breaker
 from service.storage.catalog_cache import CatalogCache
-from service.storage.client import Client, Pipe
+from service.storage.client import UNREACHABLE, Client, Pipe
 from service.storage.keys import field_key
 
 _FIELDS = ("category", "price", "margin", "in_stock", "tags")
@@ -67,9 +70,20 @@ def _text(value: bytes | None) -> str | None:
 class Catalog:
     """Items in Redis, read through this worker's cache once the cache has synced."""
 
-    def __init__(self, client: Client, cache: CatalogCache[CatalogItem] | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        cache: CatalogCache[CatalogItem] | None = None,
+        breaker: Breaker | None = None,
+        deadline_s: float | None = None,
+    ) -> None:
         self.client = client
         self.cache = cache if cache is not None else CatalogCache(client, 1, 1.0, COUNTED)
+        # A page view's reads of items the cache lacks: not while the worker's breaker is
+        # open, and not past the page view's deadline, so that a stalled Redis cannot hold a
+        # carousel any more than a history.
+        self.breaker = breaker
+        self.deadline_s = deadline_s
 
     @property
     def empty(self) -> bool:
@@ -111,7 +125,7 @@ class Catalog:
         """Known items among ``item_ids``; an item never loaded is absent from the result."""
         cache = self.cache
         if not cache.ready:
-            return _known(await self._read(list(dict.fromkeys(item_ids)), counted=True))
+            return _known(await self._bounded(list(dict.fromkeys(item_ids)), counted=True))
         if cache.size == 0:
             return {}
         found: dict[str, CatalogItem | None] = {}
@@ -123,10 +137,29 @@ class Catalog:
                 missing.append(item_id)
         if missing:
             generation = cache.generation
-            read = await self._read(missing)
+            read = await self._bounded(missing)
             cache.keep(read, generation)
             found.update(read)
         return _known(found)
+
+    async def _bounded(
+        self, item_ids: Sequence[str], counted: bool = False
+    ) -> dict[str, CatalogItem | None]:
+        """``_read`` within the breaker and the deadline; either failing raises as Redis
+        failing does, and the carousel answers that stock is unknown."""
+        breaker = self.breaker
+        if breaker is None:
+            return await self._read(item_ids, counted)
+        if breaker.open:
+            raise Unanswered("redis is failing: the breaker is open")
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                read = await self._read(item_ids, counted)
+        except (*UNREACHABLE, TimeoutError) as exc:
+            breaker.failed(str(exc) or "a catalogue read past the deadline")
+            raise Unanswered(f"catalogue not read: {exc!r}") from exc
+        breaker.succeeded()
+        return read
 
     async def _read(
         self, item_ids: Sequence[str], counted: bool = False

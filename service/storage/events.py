@@ -78,6 +78,7 @@ class EventStore:
         deadline_s: float,
         logs: LogWriter | None = None,
         pipe: PipedConnection | None = None,
+        breaker: Breaker | None = None,
     ) -> None:
         self.client = client
         self.history_len = history_len
@@ -85,7 +86,8 @@ class EventStore:
         self.journal = journal
         # A request's Redis work ends here, answered or not: a slow Redis must not hold pages.
         self.deadline_s = deadline_s
-        self.breaker = Breaker()
+        # Shared with the catalogue's reads: one view per worker of whether Redis answers.
+        self.breaker = breaker if breaker is not None else Breaker()
         # One drain at a time: two would write the same journalled events.
         self.draining = asyncio.Lock()
         # Told which journalled events a drain kept: they are logged late rather than never.
