@@ -10,9 +10,11 @@ round, a fixed-rate run for latency and a saturation run for throughput on each 
 
 from __future__ import annotations
 
+import os
 import statistics
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import httpx
 
@@ -27,6 +29,8 @@ LABELS = {SITE_KEY: "site key", NO_AUTH: "no auth (no keys, no guard)"}
 # The acceptance: with the site key, a page view's latency rises by no more than 5%.
 GOAL = 1.05
 WARM_UP_S = 3.0
+# The load generator's runs of each side, by part: "latency" and "saturation".
+Raws: TypeAlias = dict[str, dict[str, list[dict[str, Any]]]]
 
 
 def _check(side: str, stack: LocalStack, body: bytes) -> None:
@@ -44,35 +48,66 @@ def _check(side: str, stack: LocalStack, body: bytes) -> None:
 
 
 def compare(
-    settings: Settings, bodies: Path, rounds: int, seconds: float, rate: float
+    settings: Settings, bodies: Path, pairs: int, rounds: int, seconds: float, rate: float
 ) -> dict[str, Any]:
-    """Each side gets ``seconds`` at ``rate`` and ``seconds`` at saturation, in ``rounds``."""
-    with local_stack(settings) as keyed, local_stack(settings, guarded=False) as bare:
-        stacks = {SITE_KEY: keyed, NO_AUTH: bare}
+    """Each side gets ``seconds`` at ``rate`` and ``seconds`` at saturation, over ``pairs``
+    pairs of services, each measured in ``rounds``."""
+    # What else the machine ran meanwhile (a shared VM's other work), for the reader.
+    load = [os.getloadavg()[0]]
+    raws: Raws = {side: {"latency": [], "saturation": []} for side in LABELS}
+    by_pair = []
+    for pair in range(pairs):
+        # Which of the two starts first alternates: a process's own speed (where its memory
+        # fell, its hash seed) stays with it for its life, and alternating rounds cannot
+        # cancel it; a new pair draws it again.
+        order = (SITE_KEY, NO_AUTH) if pair % 2 == 0 else (NO_AUTH, SITE_KEY)
+        mine = _pair(settings, bodies, order, rounds, seconds / pairs / rounds, rate)
+        by_pair.append(summarise(mine, rate, rounds, seconds / pairs)["ratio"])
+        for side, parts in mine.items():
+            for part, runs in parts.items():
+                raws[side][part] += runs
+    pair_ratios = {stat: [ratio[stat] for ratio in by_pair] for stat in by_pair[0]}
+    return summarise(raws, rate, rounds * pairs, seconds) | {
+        "pairs": pairs, "pair_ratios": pair_ratios, "load_average": [*load, os.getloadavg()[0]],
+    }  # fmt: skip
+
+
+def _pair(
+    settings: Settings, bodies: Path, order: tuple[str, str], rounds: int, each: float,
+    rate: float,
+) -> Raws:  # fmt: skip
+    """One pair of services, started in ``order``, checked, warmed up and measured."""
+    with ExitStack() as started:
+        stacks = {
+            side: started.enter_context(local_stack(settings, guarded=side == SITE_KEY))
+            for side in order
+        }
         first = bodies.read_bytes().splitlines()[0]
         for side, stack in stacks.items():
             _check(side, stack, first)
             bench_load.metered(stack.keys.on(stack.url), PAGE_VIEWS, bodies, 0.0,
-                               min(WARM_UP_S, seconds), None)  # fmt: skip
-        meters = {side: cpu_meter(stack.url, stack.redis_pid) for side, stack in stacks.items()}
-        raws: dict[str, dict[str, list[dict[str, Any]]]] = {
-            side: {"latency": [], "saturation": []} for side in stacks
-        }
-        for i in progress(range(rounds), desc="auth rounds", total=rounds, unit="round"):
-            for side in (SITE_KEY, NO_AUTH) if i % 2 == 0 else (NO_AUTH, SITE_KEY):
-                url, took = stacks[side].keys.on(stacks[side].url), raws[side]
-                took["latency"].append(
-                    bench_load.metered(url, PAGE_VIEWS, bodies, rate, seconds / rounds, None)
-                )
-                took["saturation"].append(bench_load.metered(
-                    url, PAGE_VIEWS, bodies, 0.0, seconds / rounds, meters[side]
-                ))  # fmt: skip
-    return summarise(raws, rate, rounds, seconds)
+                               min(WARM_UP_S, each * rounds), None)  # fmt: skip
+        return _rounds(stacks, bodies, rounds, each, rate)
 
 
-def summarise(
-    raws: dict[str, dict[str, list[dict[str, Any]]]], rate: float, rounds: int, seconds: float
-) -> dict[str, Any]:
+def _rounds(
+    stacks: dict[str, LocalStack], bodies: Path, rounds: int, each: float, rate: float
+) -> Raws:
+    """The load generator's runs of each side: ``each`` seconds at ``rate``, then as many at
+    saturation with the CPU the side spent, the sides in turns."""
+    meters = {side: cpu_meter(stack.url, stack.redis_pid) for side, stack in stacks.items()}
+    raws: Raws = {side: {"latency": [], "saturation": []} for side in stacks}
+    for i in progress(range(rounds), desc="auth rounds", total=rounds, unit="round"):
+        for side in (SITE_KEY, NO_AUTH) if i % 2 == 0 else (NO_AUTH, SITE_KEY):
+            url, took = stacks[side].keys.on(stacks[side].url), raws[side]
+            took["latency"].append(bench_load.metered(url, PAGE_VIEWS, bodies, rate, each, None))
+            took["saturation"].append(
+                bench_load.metered(url, PAGE_VIEWS, bodies, 0.0, each, meters[side])
+            )
+    return raws
+
+
+def summarise(raws: Raws, rate: float, rounds: int, seconds: float) -> dict[str, Any]:
     sides: dict[str, dict[str, Any]] = {
         side: {
             "latency": bench_load.summarise(PAGE_VIEWS, rate, runs["latency"]),
@@ -108,16 +143,21 @@ def summarise(
 
 def section(auth: dict[str, Any]) -> list[str]:
     """The report's part on what the site key costs, with how it was measured."""
-    per_round = auth["seconds"] / auth["rounds"]
+    pairs, each = auth["pairs"], auth["seconds"] / auth["rounds"]
     return [
-        f"## What the site key costs a page view ({auth['rounds']} alternating rounds)",
+        f"## What the site key costs a page view ({pairs} pairs of services)",
         "",
-        "Two services of this build, each with its own Redis, all on core 0: one with keys,",
-        "page views sent with `?key=<site key>`; one with no keys and no guard (a service",
-        "without keys refuses page views). The rounds take the two in turns (AB, BA, ...):",
-        f"in each, a side gets {per_round:g} s at {auth['rate']:g} page views/s for latency, then",
-        f"{per_round:g} s at saturation ({bench_load.SATURATING_CONNECTIONS} in flight); "
-        f"{auth['seconds']:g} s of each a side in all.",
+        "Pairs of services of this build, one pair after another, each service with its own",
+        "Redis, all on core 0: one with keys, page views sent with `?key=<site key>`; one with",
+        "no keys and no guard (a service without keys refuses page views). Which of a pair",
+        f"starts first alternates. Each pair is measured in {auth['rounds'] // pairs} rounds that "
+        "take the two in",
+        f"turns (AB, BA, ...): in each, a side gets {each:g} s at {auth['rate']:g} page views/s "
+        f"for latency, then {each:g} s",
+        f"at saturation ({bench_load.SATURATING_CONNECTIONS} in flight); {auth['seconds']:g} s "
+        "of each a side in all. The machine's",
+        f"load average (1 min) was {auth['load_average'][0]:.1f} before and "
+        f"{auth['load_average'][1]:.1f} after.",
         "",
         *table(auth),
     ]
@@ -137,10 +177,13 @@ def table(auth: dict[str, Any]) -> list[str]:
     lines.append("| site key / no auth | " + " | ".join(f"**{r:.3f}**" for r in ratios) + " |")
     errors = {s: sides[s]["latency"]["errors"] + sides[s]["saturation"]["errors"] for s in sides}
     spread = "; ".join(f"{stat} {_spread(v)}" for stat, v in auth["round_ratios"].items())
+    pairs = "; ".join(f"{stat} {_spread(v)}" for stat, v in auth["pair_ratios"].items())
     return [
         *lines,
         "",
-        f"Each round's ratio, site key / no auth: {spread}. Errors: "
+        f"Each pair's ratio: {pairs}.",
+        "",
+        f"Each round's ratio: {spread}. Errors: "
         + ", ".join(f"{LABELS[s]} {n}" for s, n in errors.items())
         + ".",
         "",

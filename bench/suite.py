@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     if args.auth_overhead:
         bodies = bodies_file(items, args)
         result["auth"] = bench_auth.compare(
-            settings, bodies, args.auth_rounds, args.seconds, args.auth_rate
+            settings, bodies, args.auth_pairs, args.auth_rounds, args.seconds, args.auth_rate
         )
         os.unlink(bodies)
     if args.inference_models is not None and args.inference_models.is_dir():

@@ -89,14 +89,17 @@ def test_bench_measures_the_site_key_against_no_auth_in_one_run(
 ) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "service", "bench", "--requests", "20", "--auth-overhead",
-         "--auth-rounds", "2", "--seconds", "1", "--auth-rate", "50", "--out", str(tmp_path)],
+         "--auth-pairs", "2", "--auth-rounds", "1", "--seconds", "1", "--auth-rate", "50",
+         "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
         env={**command_env, "WITRYNA_MODELS_DIR": str(ROOT / "models")},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     (report,) = tmp_path.glob("bench-*Z.json")
     auth = json.loads(report.read_text())["auth"]
-    assert (auth["rounds"], auth["seconds"], auth["rate"]) == (2, 1.0, 50.0)
+    # Two pairs of services, one round each: two rounds in all.
+    assert (auth["pairs"], auth["rounds"], auth["seconds"], auth["rate"]) == (2, 2, 1.0, 50.0)
+    assert len(auth["load_average"]) == 2
     sides = auth["sides"]
     assert set(sides) == {SITE_KEY, NO_AUTH}
     for side in sides.values():
@@ -117,6 +120,9 @@ def test_bench_measures_the_site_key_against_no_auth_in_one_run(
     assert auth["ratio"]["cpu"] == cpu
     slices = zip(keyed["saturation"]["slices"], bare["saturation"]["slices"], strict=True)
     assert auth["round_ratios"]["saturation"] == [a / b for a, b in slices]
+    assert {stat: len(ratios) for stat, ratios in auth["pair_ratios"].items()} == {
+        "p50": 2, "p99": 2, "saturation": 2, "cpu": 2,
+    }  # fmt: skip
     ratios = (auth["ratio"][k] for k in ("p50", "p99", "saturation", "cpu"))
     assert "| site key / no auth | " + " | ".join(f"**{r:.3f}**" for r in ratios) in result.stdout
     text = report.with_suffix(".md").read_text()
