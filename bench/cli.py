@@ -69,6 +69,22 @@ def register(commands: Any) -> None:
         "--profile", action="store_true",
         help="with --rates: sample the server worker with py-spy during a saturation run",
     )  # fmt: skip
+    bench_parser.add_argument(
+        "--auth-overhead", action="store_true",
+        help="what the site key costs: page views with keys and without auth, on two services "
+        "of their own in alternating rounds, --seconds at a fixed rate and at saturation a side",
+    )  # fmt: skip
+    bench_parser.add_argument(
+        "--auth-pairs", type=int, default=2,
+        help="with --auth-overhead: pairs of services, one after another, started in turns",
+    )  # fmt: skip
+    bench_parser.add_argument(
+        "--auth-rounds", type=int, default=4, help="with --auth-overhead: rounds a pair"
+    )
+    bench_parser.add_argument(
+        "--auth-rate", type=float, default=250.0, metavar="RPS",
+        help="with --auth-overhead: the fixed rate latency is measured at",
+    )  # fmt: skip
     bench_parser.set_defaults(func=bench)
 
     inference_parser = commands.add_parser(

@@ -27,7 +27,7 @@ import redis
 
 from bench.fault_report import answers, check
 from bench.faults import Action, Run, drive
-from bench.suite import Keys, wait_ready
+from bench.stack import Keys, stock, wait_ready
 from service.model.manifest import current_artefact, read_manifest
 from service.settings import Settings
 from service.storage.server import RedisServer, free_port
@@ -86,6 +86,7 @@ def stack() -> Iterator[Stack]:
     running = Stack(data_dir, Keys.generated())
     try:
         running.redis.start()
+        asyncio.run(stock(running.redis.url, Settings.from_env()))
         running.start_service()
         yield running
     finally:

@@ -62,6 +62,22 @@ def summarise(path: str, rate: float, raws: list[dict[str, Any]]) -> dict[str, A
     }
 
 
+def metered(
+    url: str,
+    path: str,
+    bodies: Path,
+    rate: float,
+    seconds: float,
+    meter: bench_cpu.CpuMeter | None,
+) -> dict[str, Any]:
+    """One load run, with the CPU the server and Redis spent on it when there is a ``meter``."""
+    before = meter.read() if meter else None
+    raw = _generate(url, path, bodies, rate, seconds)
+    if meter and before:
+        raw["cpu_s"] = bench_cpu.spent(before, meter.read())
+    return raw
+
+
 def drive(url: str, path: str, bodies: Path, rate: float, seconds: float) -> dict[str, Any]:
     return summarise(path, rate, [_generate(url, path, bodies, rate, seconds)])
 
@@ -79,11 +95,7 @@ def saturate(
     order = [(PAGE_VIEWS, FLOOR) if i % 2 == 0 else (FLOOR, PAGE_VIEWS) for i in range(rounds)]
     for pair in progress(order, desc="saturation rounds", total=rounds, unit="round"):
         for path in pair:
-            before = meter.read() if meter else None
-            raw = _generate(url, path, bodies, 0.0, seconds / rounds)
-            if meter and before:
-                raw["cpu_s"] = bench_cpu.spent(before, meter.read())
-            raws[path].append(raw)
+            raws[path].append(metered(url, path, bodies, 0.0, seconds / rounds, meter))
     return [summarise(path, 0.0, runs) for path, runs in raws.items()]
 
 

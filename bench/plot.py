@@ -6,9 +6,11 @@ Drawn with matplotlib, imported only when a plot is drawn, so that the command l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.auth import LABELS, NO_AUTH, SITE_KEY
 from bench.cpu import PARTS
 from bench.load import FLOOR, PAGE_VIEWS, saturation_cpu
 
@@ -24,6 +26,9 @@ CPU_TITLE = "CPU per request at saturation (µs)"
 # looks the series up by.
 LINE_ID = "latency {stat} {path}"
 BAR_ID = "cpu {part} {path}"
+AUTH_COLOURS = {SITE_KEY: COLOURS[PAGE_VIEWS], NO_AUTH: "#868e96"}
+AUTH_BAR_ID = "auth {stat} {side}"
+AUTH_TITLES = ("page-view latency at {rate:g}/s (ms)", "saturation (page views/s)")
 
 
 def _columns(runs: list[dict[str, Any]]) -> list[Any]:
@@ -79,8 +84,66 @@ def _cpu_panel(axes: Axes, cpu: dict[str, dict[str, float]]) -> None:
     axes.legend(fontsize=8)
 
 
+def _auth_figures(auth: dict[str, Any], stat: str) -> dict[str, tuple[float, list[float]]]:
+    """Each side's figure for ``stat`` (a latency percentile or throughput), and each round's."""
+    found = {}
+    for side, figures in auth["sides"].items():
+        if stat == "throughput":
+            found[side] = (figures["saturation"][stat], figures["saturation"]["slices"])
+        else:
+            found[side] = (figures["latency"][stat], [r[stat] for r in figures["latency_rounds"]])
+    return found
+
+
+def _auth_panel(axes: Axes, auth: dict[str, Any], stats: list[str]) -> None:
+    """A pair of bars a figure, site key and no auth, each round's as dots on its bar, and
+    their ratio above."""
+    for i, stat in enumerate(stats):
+        figures = _auth_figures(auth, stat)
+        for j, side in enumerate((SITE_KEY, NO_AUTH)):
+            x, (value, rounds) = i + (j - 0.5) * 0.38, figures[side]
+            label = LABELS[side] if i == 0 else None
+            (bar,) = axes.bar([x], [value], width=0.36, color=AUTH_COLOURS[side], label=label)
+            bar.set_gid(AUTH_BAR_ID.format(stat=stat, side=side))
+            axes.plot([x] * len(rounds), rounds, "o", color="#212529", markersize=3)
+        ratio = figures[SITE_KEY][0] / figures[NO_AUTH][0]
+        top = max(value for value, _ in figures.values())
+        axes.annotate(f"{ratio:.3f}x", (i, top), xytext=(0, 6), textcoords="offset points",
+                      ha="center", fontsize=9)  # fmt: skip
+    axes.set_xticks(range(len(stats)))
+    axes.set_xticklabels([stat.removesuffix("_ms") for stat in stats])
+    axes.margins(y=0.15)
+
+
+def draw_auth(auth: dict[str, Any], title: str, stem: Path) -> list[Path]:
+    """``stem``.svg and ``stem``.png: page views with the site key and without auth."""
+    return _save(stem, 2, [2, 1], title, lambda axes: _auth_panels(axes, auth))
+
+
+def _auth_panels(axes: list[Axes], auth: dict[str, Any]) -> None:
+    _auth_panel(axes[0], auth, ["p50_ms", "p99_ms"])
+    _auth_panel(axes[1], auth, ["throughput"])
+    for panel, heading in zip(axes, AUTH_TITLES, strict=True):
+        panel.set_title(heading.format(rate=auth["rate"]))
+    axes[0].legend(fontsize=8, title="dots: each round", title_fontsize=8)
+
+
 def draw(runs: list[dict[str, Any]], title: str, stem: Path) -> list[Path]:
     """``stem``.svg and ``stem``.png: both panels, the CPU one only when it was measured."""
+    cpu = saturation_cpu(runs)
+    panels = 2 if len(cpu) == 2 else 1
+
+    def fill(axes: list[Axes]) -> None:
+        _latency_panel(axes[0], runs)
+        if panels == 2:
+            _cpu_panel(axes[1], cpu)
+
+    return _save(stem, panels, [3, 2][:panels], title, fill)
+
+
+def _save(
+    stem: Path, panels: int, widths: list[int], title: str, fill: Callable[[list[Axes]], None]
+) -> list[Path]:
     import matplotlib
 
     # Agg draws without a display; chosen here, not at import, so a caller's choice stands
@@ -88,18 +151,14 @@ def draw(runs: list[dict[str, Any]], title: str, stem: Path) -> list[Path]:
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    cpu = saturation_cpu(runs)
-    panels = 2 if len(cpu) == 2 else 1
     # Text kept as text in the SVG, and no timestamp in it, so that a rerun of the same
     # figures writes the same file.
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "witryna"}):
         figure, axes = pyplot.subplots(
             1, panels, figsize=(5.5 * panels, 4.2), squeeze=False,
-            gridspec_kw={"width_ratios": [3, 2][:panels]},
+            gridspec_kw={"width_ratios": widths},
         )  # fmt: skip
-        _latency_panel(axes[0][0], runs)
-        if panels == 2:
-            _cpu_panel(axes[0][1], cpu)
+        fill(list(axes[0]))
         figure.suptitle(title, fontsize=9, y=0.02, va="bottom")
         figure.tight_layout(rect=(0, 0.05, 1, 1))
         written = [stem.with_suffix(".svg"), stem.with_suffix(".png")]

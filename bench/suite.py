@@ -11,117 +11,29 @@ import json
 import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
 
 import httpx
-from msgspec import Struct
 
-from bench import cpu as bench_cpu
+from bench import auth as bench_auth
 from bench import inference as bench_inference
 from bench import load as bench_load
 from bench import plot as bench_plot
 from bench import profile as bench_profile
 from bench.machine import machine
-from service.cli.keys import generate
+from bench.stack import Keys, cpu_meter, local_stack
 from service.cli.progress import progress
+from service.errors import ConfigError
 from service.model.manifest import current_artefact, read_manifest
 from service.schema import PageType
 from service.settings import Settings
-from service.storage.server import RedisServer, free_port
 
 WARM_UP = 50
-
-
-SERVER_CPU = 0
-
-
-def _on_server_core() -> None:
-    os.sched_setaffinity(0, {SERVER_CPU})
-
-
-class LocalStack(Struct, frozen=True):
-    url: str
-    redis_pid: int
-    keys: Keys
-
-
-class Keys(Struct, frozen=True):
-    """The keys the benchmark calls with: the site key on the storefront's routes, as
-    witryna.js does, and the secret key for what else it reads."""
-
-    site: str = ""
-    secret: str = ""
-
-    @classmethod
-    def generated(cls) -> Keys:
-        made = generate()
-        return cls(made["WITRYNA_SITE_KEYS"], made["WITRYNA_SECRET_KEYS"])
-
-    @classmethod
-    def of(cls, settings: Settings) -> Keys:
-        return cls(next(iter(settings.site_key_list), ""), next(iter(settings.secret_key_list), ""))
-
-    def on(self, url: str) -> str:
-        """``url`` with the site key as its query, for the load generator."""
-        return f"{url}?key={self.site}" if self.site else url
-
-
-@contextmanager
-def local_stack(settings: Settings) -> Iterator[LocalStack]:
-    """A private Redis and one server worker on loopback, both on one core, stopped afterwards.
-
-    The load comes from another process on the other core, as a storefront's would.
-    """
-    keys = Keys.generated()
-    with RedisServer() as redis:
-        os.sched_setaffinity(redis.pid, {SERVER_CPU})
-        port = free_port()
-        env = {
-            # The load comes from one address at saturation, far past any shopper's, over a
-            # few visitor ids: no limits, unless the environment asks for them to be measured.
-            "WITRYNA_RATE_PER_ADDRESS": "0",
-            "WITRYNA_RATE_PER_VISITOR": "0",
-            **os.environ,
-            "WITRYNA_SITE_KEYS": keys.site,
-            "WITRYNA_SECRET_KEYS": keys.secret,
-            "WITRYNA_REDIS_URL": redis.url,
-            "WITRYNA_LOG_LEVEL": "WARNING",
-            "WITRYNA_BENCH_ROUTES": "1",
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--port", str(port)],
-            env=env,
-            preexec_fn=_on_server_core,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(url, server)
-            yield LocalStack(url, redis.pid, keys)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
-
-
-def wait_ready(url: str, server: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"server exited with {server.returncode}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready after {timeout_s:.0f} s")
 
 
 def page_views(items: list[str], visitors: int, seed: int) -> Iterator[dict[str, Any]]:
@@ -219,6 +131,8 @@ def report(result: dict[str, Any]) -> str:
         if cpu:
             note = "CPU per request at saturation, by psutil: the worker's threads and Redis."
             lines += ["", note, "", *cpu]
+    if "auth" in result:
+        lines += ["", *bench_auth.section(result["auth"])]
     if "profile" in result:
         lines += ["", "## Where the time goes (page views at saturation)", "",
                   *bench_profile.table(result["profile"])]  # fmt: skip
@@ -232,32 +146,29 @@ def _spread(ratios: list[float]) -> str:
     return f"{min(ratios):.2f} to {max(ratios):.2f}, median {statistics.median(ratios):.2f}"
 
 
-def cpu_meter(url: str, redis_pid: int | None) -> bench_cpu.CpuMeter | None:
-    """A meter on the server's one worker, when it runs on this machine with one worker."""
-    parent = bench_profile.server_pid(int(url.rsplit(":", 1)[1]))
-    workers = bench_profile.worker_pids(parent) if parent is not None else []
-    return bench_cpu.CpuMeter(workers[0], redis_pid) if len(workers) == 1 else None
-
-
 def measure_all(
     url: str, args: argparse.Namespace, items: list[str], keys: Keys, redis_pid: int | None = None
 ) -> dict[str, Any]:
     result = measure(url, args, items, keys)
     if args.rates is not None:
-        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as bodies:
-            generator = page_views(items, args.visitors, args.seed)
-            bodies.writelines(json.dumps(next(generator)) + "\n" for _ in range(5000))
+        bodies = bodies_file(items, args)
         meter = cpu_meter(url, redis_pid)
-        runs = bench_load.load_runs(
-            keys.on(url), Path(bodies.name), args.rates, args.seconds, meter=meter
-        )
+        runs = bench_load.load_runs(keys.on(url), bodies, args.rates, args.seconds, meter=meter)
         result["load"] = runs
         result["saturation_ratio"] = bench_load.saturation_ratio(runs)
         result["slice_ratios"] = bench_load.slice_ratios(runs)
         if args.profile:
-            result["profile"] = profile(url, keys, Path(bodies.name), args.seconds)
-        os.unlink(bodies.name)
+            result["profile"] = profile(url, keys, bodies, args.seconds)
+        os.unlink(bodies)
     return result
+
+
+def bodies_file(items: list[str], args: argparse.Namespace) -> Path:
+    """Page views for the load generator, one JSON body a line; the caller removes it."""
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as bodies:
+        generator = page_views(items, args.visitors, args.seed)
+        bodies.writelines(json.dumps(next(generator)) + "\n" for _ in range(5000))
+    return Path(bodies.name)
 
 
 def profile(url: str, keys: Keys, bodies: Path, seconds: float) -> dict[str, Any]:
@@ -277,11 +188,19 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     manifest = read_manifest(current_artefact(Path(settings.models_dir), settings.model_name))
     items = manifest.items[:500]
+    if args.url and args.auth_overhead:
+        raise ConfigError("--auth-overhead starts two services of its own: leave out --url")
     if args.url:
         result = measure_all(args.url.rstrip("/"), args, items, Keys.of(settings))
     else:
         with local_stack(settings) as stack:
             result = measure_all(stack.url, args, items, stack.keys, stack.redis_pid)
+    if args.auth_overhead:
+        bodies = bodies_file(items, args)
+        result["auth"] = bench_auth.compare(
+            settings, bodies, args.auth_pairs, args.auth_rounds, args.seconds, args.auth_rate
+        )
+        os.unlink(bodies)
     if args.inference_models is not None and args.inference_models.is_dir():
         result["inference"] = bench_inference.compare(
             args.inference_models, args.inference_seconds, settings.ort_threads, settings.device
@@ -291,9 +210,12 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (args.out / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    title = f"witryna bench, {result['machine']['cpu']}, {result['when']}"
     if "load" in result:
-        title = f"witryna bench, {result['machine']['cpu']}, {result['when']}"
         svg, _ = bench_plot.draw(result["load"], title, args.out / f"bench-{stamp}")
         text += f"\n![Latency by offered load, and CPU per request]({svg.name})\n"
+    if "auth" in result:
+        svg, _ = bench_plot.draw_auth(result["auth"], title, args.out / f"bench-{stamp}-auth")
+        text += f"\n![Page views with the site key and without auth]({svg.name})\n"
     (args.out / f"bench-{stamp}.md").write_text(text)
     return 0

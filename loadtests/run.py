@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.suite import local_stack
+from bench.stack import local_stack
 from service.settings import Settings
 
 HERE = Path(__file__).resolve().parent

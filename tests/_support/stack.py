@@ -17,7 +17,7 @@ import pytest
 import redis
 import redis.cluster
 
-from bench.suite import wait_ready
+from bench.stack import wait_ready
 from service.storage.server import free_port
 
 # The keys every test service starts with: the secret one goes in each test client's headers.

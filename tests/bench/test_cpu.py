@@ -11,7 +11,7 @@ import psutil
 
 from bench.cpu import GRANIAN_THREADS, CpuMeter, per_request, spent, table, thread_name
 from bench.profile import server_pid, worker_pid, worker_pids
-from bench.suite import cpu_meter
+from bench.stack import cpu_meter
 from service.storage.server import RedisServer, free_port
 
 PR_SET_NAME = 15
