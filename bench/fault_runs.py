@@ -102,7 +102,7 @@ def _items() -> list[str]:
 
 
 def _drive(running: Stack, rate: float, seconds: float, actions: list[Action]) -> Run:
-    return asyncio.run(drive(running.url, running.keys.site, _items(), rate, seconds, actions))
+    return drive(running.url, running.keys.site, _items(), rate, seconds, actions)
 
 
 def _settle(running: Stack, timeout_s: float = 30.0) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
@@ -107,17 +108,40 @@ async def _readiness(url: str, start: float, end: float, out: list[tuple[float, 
         await asyncio.sleep(0.1)
 
 
-async def drive(url: str, key: str, items: Sequence[str], rate: float, seconds: float,
-                actions: Sequence[Action], visitors: int = 1000,
-                connections: int = 32) -> Run:  # fmt: skip
-    """Half page views, half one-event batches, ``rate`` a second for ``seconds``."""
+def drive(url: str, key: str, items: Sequence[str], rate: float, seconds: float,
+          actions: Sequence[Action], visitors: int = 1000,
+          connections: int = 32) -> Run:  # fmt: skip
+    """Half page views, half one-event batches, ``rate`` a second for ``seconds``, sent from
+    a thread of their own while this one does the actions in turn. Not the other way round:
+    a redis-server started from a worker thread would be stopped with that thread, as
+    RedisServer has its children die with their parent thread."""
+    start = time.perf_counter() + 0.2
+    done: list[tuple[float, float, str]] = []
+    result: list[Run] = []
+    load = threading.Thread(
+        target=lambda: result.append(
+            asyncio.run(_load(url, key, items, rate, start, seconds, visitors, connections))
+        )
+    )
+    load.start()
+    for action in sorted(actions, key=lambda a: a.at):
+        time.sleep(max(0.0, start + action.at - time.perf_counter()))
+        began = time.perf_counter() - start
+        action.do()
+        done.append((round(began, 3), round(time.perf_counter() - start, 3), action.name))
+    load.join()
+    (run,) = result
+    run.actions = done
+    return run
+
+
+async def _load(url: str, key: str, items: Sequence[str], rate: float, start: float,
+                seconds: float, visitors: int, connections: int) -> Run:  # fmt: skip
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     body = _bodies(visitors, items)
     sent: list[Sent] = []
-    done: list[tuple[float, float, str]] = []
     readiness: list[tuple[float, bool]] = []
-    start = time.perf_counter() + 0.1
     end = start + seconds
     counter = itertools.count()
 
@@ -146,16 +170,8 @@ async def drive(url: str, key: str, items: Sequence[str], rate: float, seconds: 
         if conn is not None:
             conn[1].close()
 
-    async def act(action: Action) -> None:
-        await asyncio.sleep(max(0.0, start + action.at - time.perf_counter()))
-        began = time.perf_counter() - start
-        await asyncio.to_thread(action.do)
-        done.append((round(began, 3), round(time.perf_counter() - start, 3), action.name))
-
     await asyncio.gather(
-        *(worker() for _ in range(connections)),
-        *(act(action) for action in actions),
-        _readiness(url, start, end, readiness),
+        *(worker() for _ in range(connections)), _readiness(url, start, end, readiness)
     )
     sent.sort(key=lambda s: s.at)
-    return Run(sent=sent, actions=done, readiness=readiness)
+    return Run(sent=sent, actions=[], readiness=readiness)
