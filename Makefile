@@ -80,8 +80,11 @@ format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Two processes share the tests, a file each at a time; those that hold latencies or rates
+# to a bound (marked serial) run alone afterwards, on a quiet machine.
 test: venv redis browser model tools lint ## set up, lint, then run the whole test suite (CI)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile -m 'not serial'
+	$(BIN)/pytest -m serial
 
 test-fast: venv redis model ## the quick loop: no browser, no cluster, no training
 	$(BIN)/pytest -m 'not browser and not cluster and not slow' -q

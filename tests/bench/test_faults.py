@@ -14,7 +14,7 @@ from service.settings import Settings
 RATE = 200.0
 DEADLINE_MS = Settings().redis_deadline_ms
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 def kept_exactly_once(figures: dict[str, Any]) -> None:

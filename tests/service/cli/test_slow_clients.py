@@ -18,7 +18,7 @@ import pytest
 from service.storage.server import RedisServer
 from tests._support.stack import ROOT, SITE_KEY, Service
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 CONNECTIONS = 1200
 ATTACK_S = 20.0

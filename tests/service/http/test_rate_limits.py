@@ -19,6 +19,8 @@ from service.storage.keys import pool_key
 from service.storage.server import RedisServer
 from tests._support.stack import SITE_KEY, Backend, RedisClient, Service, wait_for
 
+pytestmark = pytest.mark.serial
+
 PAGE_VIEWS = "/v1/page-views"
 T = TypeVar("T")
 OTHER_SITE_KEY = "test-site-key-other-0123"
