@@ -57,9 +57,10 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
         limits.visitors(event.visitor_id for event in data.events)
         now = time.time()
         batch = [stored(event, now) for event in data.events]
-        written = await parts.store.append_many(batch)
         # Purchases move experiment tallies only when the shop's servers vouch for them.
-        parts.logs.record(written.kept, None, converts=caller(request) is Owner.SECRET)
+        converts = caller(request) is Owner.SECRET
+        written = await parts.store.append_many(batch, converts)
+        parts.logs.record(written.kept, None, converts=converts)
         return Accepted(accepted=len(batch), buffered=written.buffered)
 
     @post("/v1/floor", status_code=200, include_in_schema=False)

@@ -28,7 +28,8 @@ async def drain(store: EventStore) -> bool:
 async def _drain(store: EventStore) -> bool:
     journal = store.journal
     while (batch := journal.next_batch(BATCH)) is not None:
-        segment, events, end = batch
+        segment, read, end = batch
+        events = [event for event, _ in read]
         try:
             kept = await asyncio.wait_for(store.write_checked(events), store.deadline_s * 20)
         except (*UNREACHABLE, TimeoutError) as exc:
@@ -36,7 +37,9 @@ async def _drain(store: EventStore) -> bool:
             return False
         journal.reached(segment, end, len(events))
         if store.logs is not None:
-            store.logs.record(kept, None)
+            converting = {id(event) for event, converts in read if converts}
+            store.logs.record([e for e in kept if id(e) in converting], None, converts=True)
+            store.logs.record([e for e in kept if id(e) not in converting], None)
         await asyncio.sleep(PAUSE_S)
         if journal.waiting == 0:
             log.info("journal drained into redis")

@@ -32,6 +32,9 @@ PROFILE_FIELDS = (
 
 log = logging.getLogger(__name__)
 
+# An event batch's Redis work may take this many page-view deadlines.
+BATCH_DEADLINES = 10
+
 _encode = msgspec.msgpack.Encoder().encode
 decode_event = msgspec.msgpack.Decoder(StoredEvent).decode
 
@@ -163,18 +166,20 @@ class EventStore:
             (raw,) = _raised(await self.pipe.call([("ZRANGE", key, first, -1)]))
         return [decode_event(member) for member in raw]
 
-    async def append_many(self, events: Sequence[StoredEvent]) -> Written:
-        """Record a batch, or journal it. Raises BufferFull when neither can take it."""
+    async def append_many(self, events: Sequence[StoredEvent], converts: bool = False) -> Written:
+        """Record a batch, or journal it. Raises BufferFull when neither can take it.
+        ``converts``: the batch's purchases convert experiment arms, journalled or not."""
         if self.breaker.open:
-            self._keep(events, strict=True)
+            self._keep(events, strict=True, converts=converts)
             return Written(buffered=len(events), kept=[])
         try:
-            async with asyncio.timeout(self.deadline_s):
+            # A batch may carry a thousand events, and no page waits for it: ten deadlines.
+            async with asyncio.timeout(self.deadline_s * BATCH_DEADLINES):
                 kept = await self.write_checked(events)
         except (*UNREACHABLE, TimeoutError) as exc:
             # Some may be in Redis already: replayed, they are not added or counted again.
             self.breaker.failed(str(exc) or "past the deadline")
-            self._keep(events, strict=True)
+            self._keep(events, strict=True, converts=converts)
             return Written(buffered=len(events), kept=[])
         self.breaker.succeeded()
         return Written(buffered=0, kept=kept)
@@ -256,11 +261,11 @@ class EventStore:
             self.pipe.close()
         await self.client.aclose()
 
-    def _keep(self, events: Sequence[StoredEvent], strict: bool) -> None:
+    def _keep(self, events: Sequence[StoredEvent], strict: bool, converts: bool = False) -> None:
         """Journal what Redis did not take; a full journal refuses a batch (503, the SDK
         sends it again) and drops a page view's own event, whose page is answered anyway."""
         try:
-            self.journal.append(events)
+            self.journal.append(events, converts)
         except BufferFull:
             if strict:
                 raise

@@ -26,8 +26,12 @@ from service.schema import StoredEvent
 log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct("<I")
+# After the length, one byte: whether the sender may convert experiment arms (a secret key).
+_CONVERTS, _PLAIN = b"c", b"-"
 _MARK = struct.Struct("<Q")
 _encode = msgspec.msgpack.Encoder().encode
+# A journalled event and whether it converts experiment arms.
+Kept = tuple[StoredEvent, bool]
 _decode = msgspec.msgpack.Decoder(StoredEvent).decode
 
 
@@ -48,11 +52,12 @@ class Segment:
         self.waiting += count
         self.dirty = True
 
-    def read(self, limit: int) -> tuple[list[StoredEvent], int]:
+    def read(self, limit: int) -> tuple[list[Kept], int]:
         """Up to ``limit`` events after the mark, and the offset just past them."""
-        events, end = [], self.done
+        events: list[Kept] = []
+        end = self.done
         for raw, after in _frames(self.fd, self.done, self.size):
-            events.append(_decode(raw))
+            events.append((_decode(raw[1:]), raw[:1] == _CONVERTS))
             end = after
             if len(events) == limit:
                 break
@@ -125,11 +130,13 @@ class Journal:
     def waiting(self) -> int:
         return sum(s.waiting for s in self.segments)
 
-    def append(self, events: Sequence[StoredEvent]) -> None:
-        """Keep ``events`` for Redis; BufferFull when this worker's segment has no room."""
+    def append(self, events: Sequence[StoredEvent], converts: bool = False) -> None:
+        """Keep ``events`` for Redis; BufferFull when this worker's segment has no room.
+        ``converts``: their purchases convert experiment arms once written."""
         own = self.own
         assert own is not None, "journal not opened"
-        frames = b"".join(_LENGTH.pack(len(b)) + b for b in map(_encode, events))
+        flag = _CONVERTS if converts else _PLAIN
+        frames = b"".join(_LENGTH.pack(len(b) + 1) + flag + b for b in map(_encode, events))
         if own.size + len(frames) > self.max_bytes:
             raise BufferFull(
                 f"redis is unreachable and this worker's journal of {self.max_bytes} bytes is full"
@@ -138,7 +145,7 @@ class Journal:
         if self.fsync_always:
             own.sync()
 
-    def next_batch(self, limit: int) -> tuple[Segment, list[StoredEvent], int] | None:
+    def next_batch(self, limit: int) -> tuple[Segment, list[Kept], int] | None:
         """The oldest waiting events, where they come from and where they end."""
         for segment in self.segments:
             if segment.waiting:

@@ -102,3 +102,8 @@ def rate_key(kind: str, subject: str, window: int) -> str:
 # Written by each worker's probe: a Redis that answers PING but takes no writes (paused, a
 # read-only replica) is as good as down for page views.
 PROBE_KEY = "w:{probe}"
+
+
+# What the service writes for itself whatever it is asked: request counts, pooled metrics and
+# its probe. No one's data: a scan for what a request wrote leaves these out.
+HOUSEKEEPING = (POOL_PREFIX, RATE_PREFIX, PROBE_KEY)

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import redis
 
-from service.storage.keys import POOL_PREFIX, RATE_PREFIX, erased_key, field_key
+from service.storage.keys import HOUSEKEEPING, erased_key, field_key
 from service.storage.log_writer import LOG_INTERVAL_S
 from service.storage.server import RedisServer
 from tests._support.stack import ROOT, SECRET, Service
@@ -24,7 +24,7 @@ EXPERIMENT = "cart-incentive"
 ITEM = {"item_id": "dur-sku-1", "category": "tv", "price": 499.0, "margin": 0.2,
         "in_stock": True, "tags": ["oled"]}  # fmt: skip
 # Changes every second or every request: not the shop's data, so not compared.
-DISPOSABLE = (RATE_PREFIX, POOL_PREFIX)
+DISPOSABLE = HOUSEKEEPING
 
 
 def write_everything(url: str) -> None:

@@ -171,7 +171,9 @@ def test_an_unreadable_catalogue_then_a_restarted_empty_redis_give_the_fallback(
         assert all(is_fallback(s, "catalog:unavailable") for s in slots), slots
         assert all("degraded:redis_unavailable" in s["reasons"] for s in slots)
         redis_server.start()
+        # Ready again once the breaker's probes find Redis back, a few in a row.
         wait_for(lambda: http.get("/readyz").json().get("catalog") == "empty")
+        wait_for(lambda: http.get("/readyz").status_code == 200, timeout_s=5)
         ready = http.get("/readyz")
         assert (ready.status_code, ready.json()["catalog_items"]) == (200, 0)
         assert all(is_fallback(slot) for slot in carousels(http))

@@ -11,7 +11,13 @@ from service.decision.policy import load
 from service.model.encoding import INTENTS
 from service.model.manifest import Manifest
 from service.schema import Decision, StoredEvent
-from service.storage.keys import DECISIONS_STREAM, EVENTS_STREAM, events_key, profile_key
+from service.storage.keys import (
+    DECISIONS_STREAM,
+    EVENTS_STREAM,
+    events_key,
+    logged_key,
+    profile_key,
+)
 from service.storage.streams import DecisionLog
 from tests._support.stack import RedisClient, wait_for
 
@@ -61,10 +67,6 @@ def test_three_page_views_answer_in_shape_and_leave_exactly_three_events(
     assert stored[1].item_id == item
     assert stored[2].channel == "app"
     assert stored[2].session_id == "s-9"
-    assert set(redis_client.keys("w:{v-1}*")) == {
-        events_key("v-1").encode(),
-        profile_key("v-1").encode(),
-    }
     assert 0 < redis_client.ttl(events_key("v-1")) <= 30 * 24 * 3600
     # The decisions and the events also reach the streams training reads, after the answers.
     wait_for(lambda: redis_client.xlen(DECISIONS_STREAM) == 3)
@@ -72,6 +74,12 @@ def test_three_page_views_answer_in_shape_and_leave_exactly_three_events(
     assert [entry.decision_id for entry in logged] == decision_ids
     assert [entry.page_type for entry in logged] == ["home", "product", "cart"]
     assert redis_client.xlen(EVENTS_STREAM) == 3
+    # With the index of the person's log entries, written with them.
+    assert set(redis_client.keys("w:{v-1}*")) == {
+        events_key("v-1").encode(),
+        profile_key("v-1").encode(),
+        logged_key("v-1").encode(),
+    }
 
 
 def test_decision_ids_are_unique_and_slots_follow_the_request(http: httpx.Client) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.storage.keys import POOL_PREFIX, RATE_PREFIX
+from service.storage.keys import HOUSEKEEPING
 from tests._support.stack import RedisClient
 
 VIEW: dict[str, Any] = {"visitor_id": "v-1", "page": {"type": "home"}}
@@ -17,8 +17,7 @@ JSON = {"content-type": "application/json"}
 def written(client: RedisClient) -> list[bytes]:
     """Every key but those counting requests whatever they hold: the metrics the workers pool
     each second and the rate limits' counters."""
-    counting = (POOL_PREFIX.encode(), RATE_PREFIX.encode())
-    return [k for k in client.scan_iter() if not k.startswith(counting)]
+    return [k for k in client.scan_iter() if not k.decode().startswith(HOUSEKEEPING)]
 
 
 def with_(base: dict[str, Any], **changes: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from litestar import Litestar
 from service.app import create_app
 from service.http.owners import ROUTES, SCHEMA_PREFIX, Owner, owner_of
 from service.settings import Settings
-from service.storage.keys import POOL_PREFIX
+from service.storage.keys import HOUSEKEEPING
 from tests._support.stack import SECRET, SITE_KEY, RedisClient, wait_for
 
 SITE = {"key": SITE_KEY}
@@ -40,7 +40,7 @@ def filled(path: str) -> str:
 
 
 def written(client: RedisClient) -> set[bytes]:
-    return {k for k in client.scan_iter() if not k.startswith(POOL_PREFIX.encode())}
+    return {k for k in client.scan_iter() if not k.decode().startswith(HOUSEKEEPING)}
 
 
 def call(http: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:

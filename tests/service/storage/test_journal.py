@@ -23,7 +23,7 @@ def drained(journal: Journal, batch: int = 4) -> list[StoredEvent]:
     out = []
     while (found := journal.next_batch(batch)) is not None:
         segment, read, end = found
-        out.extend(read)
+        out.extend(event for event, _ in read)
         journal.reached(segment, end, len(read))
     return out
 
@@ -62,6 +62,19 @@ def test_a_stopped_workers_events_are_adopted_from_where_redis_stopped_taking_th
     assert [e.query for e in drained(second)] == [f"q{i}" for i in range(4, 10)]
     second.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_whether_purchases_convert_is_kept_with_each_event(tmp_path: Path) -> None:
+    journal = Journal(tmp_path, 2**20, fsync_always=False)
+    journal.open()
+    journal.append(events(2), converts=True)
+    journal.append(events(1, start=2))
+    found = journal.next_batch(10)
+    assert found is not None
+    assert [(e.query, converts) for e, converts in found[1]] == [
+        ("q0", True), ("q1", True), ("q2", False),
+    ]  # fmt: skip
+    journal.close()
 
 
 def test_a_live_workers_segment_is_not_adopted(tmp_path: Path) -> None:
