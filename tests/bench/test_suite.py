@@ -6,13 +6,9 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
-
 from bench.auth import NO_AUTH, SITE_KEY
 from bench.plot import AUTH_BAR_ID
 from tests._support.stack import KEYS_ENV, ROOT, Service
-
-pytestmark = pytest.mark.serial
 
 SVG = "{http://www.w3.org/2000/svg}"
 
