@@ -32,6 +32,7 @@ from service.model.manifest import current_artefact, read_manifest
 from service.settings import Settings
 from service.storage.server import RedisServer, free_port
 
+WARM_UP = 200
 DURABLE = ["--appendonly", "yes", "--appendfsync", "everysec", "--enable-debug-command", "yes"]
 
 
@@ -64,6 +65,15 @@ class Stack:
         command = [sys.executable, "-m", "service", "serve", "--port", str(self.port)]
         self.service = subprocess.Popen(command, env=env)
         wait_ready(self.url, self.service)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """A few seconds' worth of page views first, as a shop's traffic would have sent: a
+        cold worker's first model runs and catalogue reads are slower than any later one's."""
+        page = {"type": "product", "item_id": _items()[0]}
+        with httpx.Client(base_url=self.url, params={"key": self.keys.site}) as http:
+            for i in range(WARM_UP):
+                http.post("/v1/page-views", json={"visitor_id": f"warm-{i % 20}", "page": page})
 
     def stop_service(self) -> None:
         if self.service is not None:

@@ -37,14 +37,14 @@ def test_redis_killed_and_restarted_under_load_loses_nothing_and_recovers() -> N
 
 
 def test_the_service_stopped_while_redis_is_down_replays_its_journal_at_the_next_start() -> None:
-    figures = fault_runs.stop_service_while_redis_is_down(RATE, 12.0)
+    figures = fault_runs.stop_service_while_redis_is_down(RATE, 9.0)
     kept_exactly_once(figures)
     assert figures["unanswered"] > 0, "requests were sent to the stopped service"
 
 
 @pytest.mark.parametrize("how", ["pause", "slow"])
 def test_a_stalled_redis_holds_no_page_view_past_the_deadline(how: str) -> None:
-    figures = fault_runs.stall_redis(how, RATE, 12.0)
+    figures = fault_runs.stall_redis(how, RATE, 10.0)
     kept_exactly_once(figures)
     assert figures["page_view_ms_during_fault"]["p99_ms"] <= DEADLINE_MS + 20
     assert figures["readiness_changes"] <= 2
