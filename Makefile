@@ -81,11 +81,11 @@ format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 # Training the demo model and mypy each keep a core busy for most of a minute: side by side.
-# Three processes share the tests, a file each at a time (many of them wait on servers);
+# Two processes share the tests, a file each at a time;
 # those that hold latencies or rates to a bound (marked serial) run alone afterwards.
 test: venv redis browser tools ## set up, lint, then run the whole test suite (CI)
 	$(MAKE) --no-print-directory -j2 model lint
-	$(BIN)/pytest -n 3 --dist loadfile -m 'not serial'
+	$(BIN)/pytest -n 2 --dist loadfile -m 'not serial'
 	$(BIN)/pytest -m serial
 
 test-fast: venv redis model ## the quick loop: no browser, no cluster, no training
