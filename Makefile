@@ -81,12 +81,18 @@ format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 # Training the demo model and mypy each keep a core busy for most of a minute: side by side.
-# Two processes share the tests, a file each at a time;
-# those that hold latencies or rates to a bound (marked serial) run alone afterwards.
+# Then two processes share the tests, a file each at a time, at the lowest CPU priority,
+# while the tests that hold latencies or rates to a bound (marked serial) run beside them
+# at normal priority, which the kernel serves first; their output follows the rest's.
+SERIAL_LOG := build/serial-tests.log
+
 test: venv redis browser tools ## set up, lint, then run the whole test suite (CI)
 	$(MAKE) --no-print-directory -j2 model lint
-	$(BIN)/pytest -n 2 --dist loadfile -m 'not serial'
-	$(BIN)/pytest -m serial
+	@mkdir -p build
+	@$(BIN)/pytest -m serial > $(SERIAL_LOG) 2>&1 & serial=$$!; \
+	nice -n 19 $(BIN)/pytest -n 2 --dist loadfile -m 'not serial'; rest=$$?; \
+	wait $$serial; serial_rc=$$?; echo "--- the serial tests:"; cat $(SERIAL_LOG); \
+	exit $$(( rest || serial_rc ))
 
 test-fast: venv redis model ## the quick loop: no browser, no cluster, no training
 	$(BIN)/pytest -m 'not browser and not cluster and not slow' -q
