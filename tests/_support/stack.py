@@ -33,6 +33,10 @@ KEYS_ENV = {
 # shop's busiest address or any shopper: tests/service/http/test_rate_limits.py holds those
 # limits on services of its own.
 UNLIMITED_ENV = {"WITRYNA_RATE_PER_ADDRESS": "0", "WITRYNA_RATE_PER_VISITOR": "0"}
+# `make test` runs these services at the lowest CPU priority beside the serial tests: a Redis
+# call may wait a scheduling slice or two. The 50 ms deadline and 100 ms timeout themselves
+# are held at their defaults by tests/bench/test_faults.py, which runs at normal priority.
+PATIENT_ENV = {"WITRYNA_REDIS_DEADLINE_MS": "1000", "WITRYNA_REDIS_TIMEOUT_MS": "1000"}
 SECRET = {"Authorization": f"Bearer {SECRET_KEY}"}
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,6 +107,7 @@ class Service:
             "WITRYNA_DATA_DIR": self._data,
             **KEYS_ENV,
             **UNLIMITED_ENV,
+            **PATIENT_ENV,
             **({} if redis_url is None else {"WITRYNA_REDIS_URL": redis_url}),
             **env,
         }
