@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import Meta, Struct, inspect
 
-from service.errors import ConfigError
+from service.errors import ConfigError, field_of
 
 PREFIX = "WITRYNA_"
 ORIGIN = re.compile(r"^(\*|https?://[^/\s]+)$")
 KEY = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 SECRETS = frozenset({"secret_keys", "site_keys", "identify_secret"})
+# What msgspec takes for a bool from a string, in any case.
+BOOLS = "1, 0, true or false"
+# The service's log lines, from `witryna serve` and from its workers alike.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 Port = Annotated[int, Meta(ge=0, le=65535)]
 Positive = Annotated[int, Meta(ge=1)]
@@ -155,7 +160,7 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
             if not variable.startswith(PREFIX):
                 continue
             if variable not in known:
-                raise ConfigError(f"{variable} is not a Witryna setting")
+                raise ConfigError(_unknown(variable, list(known)))
             values[known[variable]] = raw
         for variable, name in known.items():
             if name not in values:
@@ -165,12 +170,37 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
             except msgspec.ValidationError as exc:
                 # Keys are secrets: a bad one is named, never echoed into a log.
                 shown = "…" if name in SECRETS else repr(values[name])
-                raise ConfigError(f"{variable}={shown}: {exc}") from exc
+                raise ConfigError(f"{variable}={shown}: {_complaint(name, exc)}") from exc
         try:
             return msgspec.convert(values, cls, strict=False)
         except msgspec.ValidationError as exc:
             # Each variable passed alone: what fails is how two of them go together.
             raise ConfigError(f"WITRYNA_* settings together: {exc}") from exc
+
+
+def _unknown(variable: str, known: list[str]) -> str:
+    # Compared without the prefix, which every name shares and which would make any close.
+    names = [name.removeprefix(PREFIX) for name in known]
+    close = difflib.get_close_matches(variable.removeprefix(PREFIX), names, n=1)
+    hint = f"did you mean {PREFIX}{close[0]}?" if close else "see docs/operations.md#settings"
+    return f"{variable}: unknown setting; {hint}"
+
+
+def _complaint(name: str, exc: msgspec.ValidationError) -> str:
+    """msgspec's complaint about one setting, with the values it takes where they are few."""
+    kind = next(f.type for f in _fields() if f.name == name)
+    if isinstance(kind, inspect.LiteralType):
+        return "expected one of " + ", ".join(str(value) for value in kind.values)
+    if isinstance(kind, inspect.BoolType):
+        return f"expected a boolean: {BOOLS} (any case)"
+    # The variable is named already: msgspec's path to the field says it again.
+    return field_of(str(exc))[1]
+
+
+def _fields() -> tuple[inspect.Field, ...]:
+    info = inspect.type_info(Settings)
+    assert isinstance(info, inspect.StructType)
+    return info.fields
 
 
 def _listed(value: str) -> list[str]:

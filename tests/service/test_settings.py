@@ -38,7 +38,7 @@ def test_settings_are_immutable() -> None:
         ({"WITRYNA_PORT": "70000"}, "WITRYNA_PORT"),
         ({"WITRYNA_HISTORY_LEN": "0"}, "WITRYNA_HISTORY_LEN"),
         ({"WITRYNA_DEVICE": "tpu"}, "WITRYNA_DEVICE"),
-        ({"WITRYNA_REDIS_ULR": "redis://x"}, "WITRYNA_REDIS_ULR is not a Witryna setting"),
+        ({"WITRYNA_REDIS_ULR": "redis://x"}, "WITRYNA_REDIS_ULR: unknown setting"),
         ({"WITRYNA_CORS_ORIGINS": "https://ok.example,shop.example/"}, "WITRYNA_CORS_ORIGINS"),
         ({"WITRYNA_SDK_TIMEOUT_MS": "0"}, "WITRYNA_SDK_TIMEOUT_MS"),
     ],
@@ -46,6 +46,37 @@ def test_settings_are_immutable() -> None:
 def test_a_bad_environment_names_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WITRYNA_DEVICE": "tpu"}, "WITRYNA_DEVICE='tpu': expected one of auto, cpu, cuda"),
+        (
+            {"WITRYNA_LOG_LEVEL": "loud"},
+            "WITRYNA_LOG_LEVEL='loud': expected one of DEBUG, ERROR, INFO, WARNING",
+        ),
+        (
+            {"WITRYNA_DEMO": "yes"},
+            "WITRYNA_DEMO='yes': expected a boolean: 1, 0, true or false (any case)",
+        ),
+        ({"WITRYNA_PROT": "8001"}, "WITRYNA_PROT: unknown setting; did you mean WITRYNA_PORT?"),
+        (
+            {"WITRYNA_WOKERS": "2"},
+            "WITRYNA_WOKERS: unknown setting; did you mean WITRYNA_WORKERS?",
+        ),
+        (
+            {"WITRYNA_XYZZY": "1"},
+            "WITRYNA_XYZZY: unknown setting; see docs/operations.md#settings",
+        ),
+        # msgspec's path to the field is left out: the variable names it.
+        ({"WITRYNA_PORT": "70000"}, "WITRYNA_PORT='70000': Expected `int` <= 65535"),
+    ],
+)
+def test_a_bad_setting_says_what_it_takes(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env(env)
+    assert raised.value.detail == message
 
 
 def test_serve_refuses_to_start_with_a_bad_environment() -> None:
