@@ -47,12 +47,22 @@ def bench_erasure(args: argparse.Namespace) -> int:
 
 def register(commands: Any) -> None:
     """Add the ``bench*`` commands to an ``argparse`` subparsers object."""
-    bench_parser = commands.add_parser("bench", help="measure page-view latency")
+    bench_parser = commands.add_parser(
+        "bench", help="measure page-view latency and throughput, on a service it starts or --url"
+    )
     bench_parser.add_argument("--url", help="a running service; default: start one on loopback")
-    bench_parser.add_argument("--requests", type=int, default=1000)
-    bench_parser.add_argument("--visitors", type=int, default=100)
-    bench_parser.add_argument("--seed", type=int, default=7)
-    bench_parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    bench_parser.add_argument(
+        "--requests", type=int, default=1000, help="page views timed one at a time (%(default)s)"
+    )
+    bench_parser.add_argument(
+        "--visitors", type=int, default=100, help="visitor ids they are spread over (%(default)s)"
+    )
+    bench_parser.add_argument(
+        "--seed", type=int, default=7, help="seed of the visitors' journeys (%(default)s)"
+    )
+    bench_parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="results folder (default %(default)s)"
+    )
     bench_parser.add_argument(
         "--rates", type=float, nargs="*", metavar="RPS",
         help="fixed request rates to offer, then saturation (e.g. 250 500 1000); "
@@ -64,7 +74,12 @@ def register(commands: Any) -> None:
         help="artefacts of several catalogue sizes (`witryna bench-models`) to compare "
         "micro-batched with unbatched inference on",
     )  # fmt: skip
-    bench_parser.add_argument("--inference-seconds", type=float, default=5.0)
+    bench_parser.add_argument(
+        "--inference-seconds",
+        type=float,
+        default=5.0,
+        help="with --inference-models: seconds per measurement (%(default)s)",
+    )
     bench_parser.add_argument(
         "--profile", action="store_true",
         help="with --rates: sample the server worker with py-spy during a saturation run",
@@ -89,35 +104,46 @@ def register(commands: Any) -> None:
 
     inference_parser = commands.add_parser(
         "bench-inference",
-        help="micro-batched against unbatched inference alone, on WITRYNA_DEVICE: no stack",
+        help="measure the model alone, micro-batched and not, on WITRYNA_DEVICE",
     )
     inference_parser.add_argument(
         "models", type=Path, help="artefacts of several catalogue sizes (`witryna bench-models`)"
     )
     inference_parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
-    inference_parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    inference_parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="results folder (default %(default)s)"
+    )
     inference_parser.set_defaults(func=bench_inference)
 
     faults_parser = commands.add_parser(
         "bench-faults",
-        help="page views and events under load while Redis is killed, paused or slowed, and "
-        "the service stopped while Redis is down; every acknowledged event looked for after",
+        help="measure page views and events while Redis is killed, paused or slowed, and "
+        "check that no acknowledged event is lost",
     )
     faults_parser.add_argument("scenarios", nargs="*", help="kill, sigterm, pause, slow (all)")
     faults_parser.add_argument("--rate", type=float, default=200.0, help="requests/s")
     faults_parser.add_argument(
         "--seconds", type=float, help="per scenario; default 60 for kill, 21 for the others"
     )
-    faults_parser.add_argument("--out", type=Path, default=DEFAULT_OUT / "faults")
+    faults_parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT / "faults",
+        help="results folder (default %(default)s)",
+    )
     faults_parser.set_defaults(func=bench_faults)
 
     erasure_parser = commands.add_parser(
         "bench-erasure",
-        help="erasing one person while the streams hold a million entries: a private Redis",
+        help="measure erasing a person while the logs hold a million entries",
     )
     erasure_parser.add_argument("--entries", type=int, default=1_000_000, help="stream entries")
     erasure_parser.add_argument("--visitors", type=int, default=100_000, help="writing them")
     erasure_parser.add_argument("--erasures", type=int, default=200, help="persons erased")
-    erasure_parser.add_argument("--seed", type=int, default=7)
-    erasure_parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    erasure_parser.add_argument(
+        "--seed", type=int, default=7, help="seed of the entries and of who is erased (%(default)s)"
+    )
+    erasure_parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="results folder (default %(default)s)"
+    )
     erasure_parser.set_defaults(func=bench_erasure)

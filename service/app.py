@@ -11,13 +11,11 @@ from service.http import demo_shop, headers, problems, swagger
 from service.http.auth import Guard, Keys
 from service.http.routes import routes
 from service.services import Services
-from service.settings import Settings
+from service.settings import LOG_FORMAT, Settings
 
 
 def create_app(settings: Settings) -> Litestar:
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
     services = Services(settings)
     origins = settings.cors_origin_list
     # text/plain bodies keep the SDK's calls "simple": no preflight unless a shop adds headers.

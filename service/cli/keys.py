@@ -42,5 +42,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = commands.add_parser(
         "keys", help="make a site key and a secret key for a local service, once"
     )
-    parser.add_argument("--file", type=Path, default=Path("build/keys.env"))
+    parser.add_argument(
+        "--file",
+        type=Path,
+        default=Path("build/keys.env"),
+        help="where the keys are kept, as WITRYNA_* lines (default %(default)s)",
+    )
     parser.set_defaults(func=command)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -11,10 +12,11 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from service.cli import keys
+from service.cli import keys, start, usage
+from service.decision import policy
 from service.errors import ConfigError, WitrynaError
 from service.model.manifest import current_artefact
-from service.settings import Settings
+from service.settings import LOG_FORMAT, Settings
 
 if TYPE_CHECKING:
     from service.storage.client import Client
@@ -32,23 +34,28 @@ def serve(args: argparse.Namespace) -> int:
     from service.storage.server import RedisServer
 
     settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port
     current_artefact(Path(settings.models_dir), settings.model_name)
     if settings.redis_url is None and settings.redis_cluster:
         raise ConfigError("WITRYNA_REDIS_CLUSTER needs WITRYNA_REDIS_URL: a node of the cluster")
+    # The policy is loaded in each worker: a bad one is said here once, as one line.
+    policy.load(settings.policy_path)
     data_dir = prepare_data_dir(settings.data_dir)
+    start.refuse_taken_port(host, port)
     private = None
     if settings.redis_url is None:
         private = RedisServer(data_dir=data_dir / REDIS_DIR, appendfsync=settings.redis_appendfsync)
         # The workers build their settings from the environment, so they learn the URL there.
         # A large append-only file takes a while to load before Redis answers.
         os.environ["WITRYNA_REDIS_URL"] = private.start(timeout_s=REDIS_LOAD_TIMEOUT_S)
-    port = settings.port if args.port is None else args.port
     # Workers name their server by it when they pool their metrics (service/metrics/pool.py).
     os.environ["WITRYNA_PORT"] = str(port)
     try:
-        Server(
+        server = Server(
             APP_FACTORY,
-            address=args.host or settings.host,
+            address=host,
             port=port,
             interface=Interfaces.ASGI,
             workers=args.workers or settings.workers,
@@ -59,7 +66,9 @@ def serve(args: argparse.Namespace) -> int:
             log_access=False,
             # A worker that does not stop in time is killed, so the service always stops.
             workers_kill_timeout=10,
-        ).serve()
+        )
+        server.on_startup(lambda: start.announce_when_ready(settings, host, port))
+        server.serve()
     finally:
         if private is not None:
             private.close()
@@ -85,7 +94,10 @@ def _redis_of(args: argparse.Namespace) -> tuple[Client, Settings]:
     settings = Settings.from_env()
     url = args.redis_url or settings.redis_url
     if url is None:
-        raise ConfigError("pass --redis-url or set WITRYNA_REDIS_URL (`witryna serve` logs it)")
+        raise ConfigError(
+            "pass --redis-url or set WITRYNA_REDIS_URL; a running `witryna serve` logs the URL "
+            "of its private Redis at start"
+        )
     return connect(url, timeout_ms=5000, cluster=settings.redis_cluster), settings
 
 
@@ -115,13 +127,26 @@ def reindex_logs(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="witryna", description=__doc__)
+    """The whole command, with the subcommands other packages add through the entry point."""
+    parser = argparse.ArgumentParser(
+        prog="witryna",
+        description=usage.DESCRIPTION,
+        epilog=usage.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"witryna {usage.package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve_parser = commands.add_parser("serve", help="serve the HTTP API")
+    serve_parser = commands.add_parser(
+        "serve",
+        help="run the service: the API, the demo store and the dashboard",
+        description=usage.serve_description(),
+    )
     serve_parser.add_argument("--host", help="bind address (default WITRYNA_HOST or 127.0.0.1)")
     serve_parser.add_argument("--port", type=int, help="port (default WITRYNA_PORT or 8000)")
-    serve_parser.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve_parser.add_argument(
+        "--workers", type=int, help="worker processes (default WITRYNA_WORKERS or 1)"
+    )
     serve_parser.set_defaults(func=serve)
 
     publish_parser = commands.add_parser(
@@ -133,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     publish_parser.set_defaults(func=publish)
 
     catalog_parser = commands.add_parser(
-        "load-catalog", help="upsert items from a JSON or JSONL file into a running service"
+        "load-catalog", help="add or update catalogue items from a JSON or JSONL file, via the API"
     )
     catalog_parser.add_argument("file", type=Path, help='{"items": [...]}, a list, or JSONL')
     catalog_parser.add_argument("--url", default="http://127.0.0.1:8000", help="the service")
@@ -141,15 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
     catalog_parser.set_defaults(func=load_catalog)
 
     export_parser = commands.add_parser(
-        "export-events", help="write the logged event and decision streams to JSONL"
+        "export-events", help="write the logged events (and decisions) to JSONL, to train on"
     )
-    export_parser.add_argument("--out", type=Path, default=Path("events.jsonl"))
+    export_parser.add_argument(
+        "--out", type=Path, default=Path("events.jsonl"), help="events file (default %(default)s)"
+    )
     export_parser.add_argument("--decisions", type=Path, help="also write decisions here")
     export_parser.add_argument("--redis-url", help="default WITRYNA_REDIS_URL")
     export_parser.set_defaults(func=export_events)
     reindex_parser = commands.add_parser(
         "reindex-logs",
-        help="index stream entries and tallies logged before erasure used indexes (run once)",
+        help="once, after upgrading: index the events and tallies older releases logged, "
+        "so that erasure finds them",
     )
     reindex_parser.add_argument("--redis-url", help="default WITRYNA_REDIS_URL")
     reindex_parser.set_defaults(func=reindex_logs)

@@ -134,6 +134,7 @@ class PolicyError(WitrynaError):
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"]+)\s*\]\]?")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"]+)\s*=")
 _LAST = re.compile(r"(\[\d+\]|\.[^.\[]+|^[^.\[]+)$")
+_TOML_AT = re.compile(r" \(at line (\d+), column \d+\)$")
 
 
 def parse(text: str, source: str) -> Policy:
@@ -141,7 +142,7 @@ def parse(text: str, source: str) -> Policy:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+        raise _syntax_error(source, str(exc)) from None
     # msgspec names a dict entry `[...]` in its paths; converting the named entries one by
     # one first keeps their names in the error.
     for section, kind in (("pages", Page), ("slots", Slot)):
@@ -152,6 +153,13 @@ def parse(text: str, source: str) -> Policy:
     for path, problem in _problems(policy):
         raise _error(text, source, path, problem)
     return policy
+
+
+def _syntax_error(source: str, message: str) -> PolicyError:
+    # tomllib (before Python 3.14) gives the line only inside its message.
+    at = _TOML_AT.search(message)
+    where = f"{source}:{at[1]}" if at else source
+    return PolicyError(f"{where}: not valid TOML: {_TOML_AT.sub('', message)}")
 
 
 def _convert(value: object, kind: type[T], text: str, source: str, at: str) -> T:

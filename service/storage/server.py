@@ -131,7 +131,12 @@ class RedisServer(Started):
         ]  # fmt: skip
         self._process = subprocess.Popen(command, preexec_fn=_die_with_parent)
         self._wait_ready(timeout_s)
-        log.info("private redis-server on %s (pid %d)", self.url, self._process.pid)
+        log.info(
+            "private redis-server on %s (pid %d), its files in %s",
+            self.url,
+            self._process.pid,
+            self._dir,
+        )
         return self.url
 
     def _wait_ready(self, timeout_s: float) -> None:

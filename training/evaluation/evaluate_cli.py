@@ -30,7 +30,6 @@ def add_parser(subparsers: Any) -> None:
         "evaluate",
         help="compare the model with baselines on a time split and write a report",
         description=DESCRIPTION,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     data = parser.add_argument_group("data (default: simulated shoppers)")
     data.add_argument("--data", type=Path, nargs="+", help="event file(s), read in order")
@@ -40,11 +39,20 @@ def add_parser(subparsers: Any) -> None:
         help="format of --data: rees46, otto, diginetica, jdata, witryna, csv, jsonl",
     )
     data.add_argument("--map", action="append", help="FIELD=COLUMN for --format csv/jsonl")
-    data.add_argument("--sessions", type=int, default=DEFAULT_SESSIONS, help="simulated sessions")
-    parser.add_argument("--seed", type=int, default=0, help="simulator and training seed")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="training epochs")
+    data.add_argument(
+        "--sessions", type=int, default=DEFAULT_SESSIONS, help="simulated sessions (%(default)s)"
+    )
     parser.add_argument(
-        "--holdout", type=float, default=0.2, help="share of newest sessions to test on"
+        "--seed", type=int, default=0, help="simulator and training seed (%(default)s)"
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=DEFAULT_EPOCHS, help="training epochs (%(default)s)"
+    )
+    parser.add_argument(
+        "--holdout",
+        type=float,
+        default=0.2,
+        help="share of newest sessions to test on (%(default)s)",
     )
     parser.add_argument(
         "--checkpoint", type=Path, help="evaluate this checkpoint (its vocabulary) instead"
@@ -58,8 +66,8 @@ def add_parser(subparsers: Any) -> None:
         "--threads",
         type=int,
         default=1,
-        help="torch threads; the model is small, and on a shared machine more threads than "
-        "free cores slow training several-fold",
+        help="torch threads (%(default)s); the model is small, and on a shared machine more "
+        "threads than free cores slow training several-fold",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=evaluate_command)

@@ -54,9 +54,23 @@ def command(args: argparse.Namespace) -> int:
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "bench-models",
-        help="export untrained models with large catalogues for `witryna bench`",
+        help="export untrained models with large catalogues, for the inference benchmarks",
     )
-    parser.add_argument("--items", type=int, nargs="+", default=[20_000, 1_000_000])
-    parser.add_argument("--out", type=Path, default=Path("build/bench-models"))
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--items",
+        type=int,
+        nargs="+",
+        default=[20_000, 1_000_000],
+        metavar="N",
+        help="catalogue sizes, one model each (default 20000 1000000)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("build/bench-models"),
+        help="models folder: items-N/<version> each (default %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the random weights (%(default)s)"
+    )
     parser.set_defaults(func=command)

@@ -77,7 +77,7 @@ def test_the_default_policy_loads_and_covers_every_page_type() -> None:
         (
             "version = ",
             "version == ",
-            "shop.toml: not valid TOML: Invalid value (at line 4, column 10)",
+            "shop.toml:4: not valid TOML: Invalid value",
         ),
     ],
 )
