@@ -9,6 +9,7 @@ from litestar.config.cors import CORSConfig
 
 from service.http import demo_shop, headers, problems, swagger
 from service.http.auth import Guard, Keys
+from service.http.head import HeadAsGet
 from service.http.routes import routes
 from service.services import Services
 from service.settings import LOG_FORMAT, Settings
@@ -35,6 +36,6 @@ def create_app(settings: Settings) -> Litestar:
     )
 
 
-def app_from_env() -> Litestar:
+def app_from_env() -> HeadAsGet:
     """The server's factory target: settings are read here, once per worker, at start."""
-    return create_app(Settings.from_env())
+    return HeadAsGet(create_app(Settings.from_env()))

@@ -17,12 +17,14 @@ from service.storage.catalog import ItemBatch, batch_decoder
 def routes(parts: Parts) -> list[HTTPRouteHandler]:
     @put(
         "/v1/catalog/items",
+        summary="Upsert catalogue items",
         tags=["catalogue"],
         operation_class=json_body(ItemBatch),
         responses=problems(503),
     )
     async def catalog_items(request: Request[Any, Any, Any]) -> Accepted:
-        """Upsert items: fields left out keep their value; ``in_stock: false`` hides an item."""
+        """Upsert items: fields left out keep their value; ``in_stock: false`` hides an item.
+        Carousels show only items the catalogue holds in stock."""
         batch = bodies.decode(batch_decoder, await bodies.read(request))
         return Accepted(accepted=await parts.catalog.upsert(batch.items))
 

@@ -152,7 +152,12 @@ def routes(services: Parts) -> list[HTTPRouteHandler]:
             log.debug("experiment results unavailable: %s", exc)
             return []
 
-    @get("/metrics", tags=["operations"], media_type=exposition.CONTENT_TYPE)
+    @get(
+        "/metrics",
+        summary="Prometheus metrics",
+        tags=["operations"],
+        media_type=exposition.CONTENT_TYPE,
+    )
     async def metrics() -> Response[bytes]:
         """Prometheus metrics of this server's workers, and experiment tallies."""
         pool = await services.metrics_pool.gather()
@@ -160,7 +165,7 @@ def routes(services: Parts) -> list[HTTPRouteHandler]:
         # Set outright: from the media type alone Litestar would add a second charset.
         return Response(body, headers={"content-type": exposition.CONTENT_TYPE})
 
-    @get(DATA_PATH, tags=["operations"])
+    @get(DATA_PATH, summary="The dashboard's figures", tags=["operations"])
     async def dashboard_data() -> Stats:
         """What /dashboard charts: totals, the last five minutes per second, experiments."""
         pool = await services.metrics_pool.gather()

@@ -12,9 +12,15 @@ from service.http.parts import Parts
 
 
 def routes(parts: Parts) -> list[HTTPRouteHandler]:
-    @get("/v1/experiments/{experiment_id:str}", tags=["experiments"], responses=problems(404, 503))
+    @get(
+        "/v1/experiments/{experiment_id:str}",
+        summary="Read an experiment's results",
+        tags=["experiments"],
+        responses=problems(404, 503),
+    )
     async def experiment(experiment_id: str) -> ExperimentResult:
-        """Exposures, conversions and conversion rate per arm, with uplift against control."""
+        """Exposures, conversions and conversion rate per arm with its 95% interval, and the
+        uplift against control with its interval; holdout visitors as a row of their own."""
         declared = parts.policy.experiment(experiment_id)
         if declared is None:
             raise NotFoundException(f"no experiment {experiment_id!r} in the policy")

@@ -14,9 +14,9 @@ from service.http.parts import Parts
 
 
 def routes(parts: Parts) -> list[HTTPRouteHandler]:
-    @get("/healthz", tags=["operations"])
+    @get("/healthz", summary="Liveness probe", tags=["operations"])
     async def healthz() -> dict[str, str]:
-        """The process is up."""
+        """The process is up and answers; Redis and the model are /readyz's concern."""
         return {"status": "ok"}
 
     # A probe's 503 is its answer, not an error: the same JSON as when ready.
@@ -24,7 +24,7 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
         dict[str, Any], description="Not ready: Redis does not answer", generate_examples=False
     )
 
-    @get("/readyz", tags=["operations"], responses={503: not_ready})
+    @get("/readyz", summary="Readiness probe", tags=["operations"], responses={503: not_ready})
     async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """Ready while the worker's breaker finds Redis answering, a model being loaded; 503
         otherwise. It follows the breaker, which needs several results in a row to turn,

@@ -34,6 +34,9 @@ ROUTES: dict[tuple[str, str], Owner] = {
     ("GET", "/dashboard"): Owner.SECRET,
     ("GET", "/dashboard/data"): Owner.SECRET,
     ("GET", "/metrics"): Owner.SECRET,
+    # What this service is and where to go from it, and the icon browsers ask for.
+    ("GET", "/"): Owner.PUBLIC,
+    ("GET", "/favicon.ico"): Owner.PUBLIC,
     # Probes: up or ready and nothing more, unless asked with a secret key.
     ("GET", "/healthz"): Owner.PUBLIC,
     ("GET", "/readyz"): Owner.PUBLIC,
@@ -51,5 +54,5 @@ SCHEMA_PREFIX = "/schema"
 def owner_of(method: str, path_template: str) -> Owner | None:
     if path_template == SCHEMA_PREFIX or path_template.startswith(f"{SCHEMA_PREFIX}/"):
         return Owner.SECRET
-    # HEAD is GET without the body: Litestar answers it from the GET route.
+    # HEAD is GET without the body (service/http/head.py): the GET route's owner.
     return ROUTES.get(("GET" if method == "HEAD" else method, path_template))

@@ -10,6 +10,7 @@ from service.http import (
     dashboard,
     demo_shop,
     experiments,
+    landing,
     openapi,
     operations,
     storefront,
@@ -30,5 +31,6 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
             *dashboard.routes(parts),
             *storefront.routes(parts.settings),
             *demo_shop.routes(parts),
+            *landing.routes(parts.settings),
         ]
     )

@@ -26,6 +26,7 @@ MEDIA_TYPES = {
     ".js": "text/javascript",
     ".css": "text/css",
     ".html": "text/html",
+    ".svg": "image/svg+xml",
 }
 
 

@@ -71,7 +71,13 @@ def config() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="Witryna",
         version="0.1.0",
+        description=(
+            "Real-time website personalisation: a page view in, a decision out. Errors are "
+            "application/problem+json; which key each operation takes is under Authorize."
+        ),
         path=PATH,
+        # Each operation's description is its handler's docstring, written for callers.
+        use_handler_docstrings=True,
         components=Components(security_schemes=dict(SECURITY_SCHEMES)),
         render_plugins=[OfflineSwagger(), JsonRenderPlugin()],
     )

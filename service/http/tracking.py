@@ -24,6 +24,7 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
 
     @post(
         "/v1/page-views",
+        summary="Record a page view and decide the page",
         status_code=200,
         tags=["storefront"],
         operation_class=json_body(PageView),
@@ -31,7 +32,10 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
         opt={CHART_LATENCY: True},
     )
     async def page_view(request: Request[Any, Any, Any]) -> Decision:
-        """Record a page view and answer with what this visitor's page should show."""
+        """Record a page view and answer with what this visitor's page should show: for each
+        slot a variant, its items and the reason codes that chose them (docs/api.md). Without
+        the visitor's consent, or when Redis or the model fails, the page's default content,
+        with ``degraded`` and a reason saying why."""
         # The body is read before any refusal: a connection left with an unread body
         # cannot take the client's next request.
         body = await bodies.read(request)
@@ -44,13 +48,16 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
 
     @post(
         "/v1/events",
+        summary="Record events",
         status_code=202,
         tags=["storefront"],
         operation_class=json_body(EventBatch),
         responses=problems(429),
     )
     async def events(request: Request[Any, Any, Any]) -> Accepted:
-        """Record a batch of events from any channel, in the one event schema."""
+        """Record a batch of 1 to 1,000 events from any channel, in the one event schema.
+        Purchases move experiment tallies only when the shop's servers send them, with a
+        secret key; events Redis cannot take yet wait in the journal (``buffered``)."""
         body = await bodies.read(request)
         limits.sender(request)
         data = bodies.event_batch(body, skew_s)

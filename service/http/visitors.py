@@ -23,6 +23,7 @@ consent_decoder = msgspec.json.Decoder(Consent)
 def routes(parts: Parts) -> list[HTTPRouteHandler]:
     @post(
         "/v1/identify",
+        summary="Link an anonymous id to a customer",
         status_code=200,
         tags=["visitors"],
         operation_class=json_body(Identify),
@@ -41,12 +42,14 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
 
     @put(
         "/v1/visitors/{visitor_id:str}/consent",
+        summary="Set a visitor's consent",
         tags=["visitors"],
         operation_class=json_body(Consent),
         responses=problems(403, 503),
     )
     async def consent(visitor_id: PathVisitorId, request: Request[Any, Any, Any]) -> Consent:
-        """Without consent nothing of the visitor is stored and pages show default content."""
+        """Give or withdraw consent: without it nothing of the visitor is stored and pages
+        show default content. The site key may change it only for an anonymous id."""
         choice = bodies.decode(consent_decoder, await bodies.read(request))
         visitor = bodies.visitor_id(visitor_id)
         if caller(request) is not Owner.SECRET and await parts.identities.is_known(visitor):
@@ -59,6 +62,7 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
 
     @get(
         "/v1/visitors/{visitor_id:str}/profile",
+        summary="Export what is kept about a person",
         tags=["visitors"],
         responses=problems(404, 422, 503),
     )
@@ -68,6 +72,7 @@ def routes(parts: Parts) -> list[HTTPRouteHandler]:
 
     @delete(
         "/v1/visitors/{visitor_id:str}",
+        summary="Erase a person",
         status_code=200,
         tags=["visitors"],
         responses=problems(422, 503),

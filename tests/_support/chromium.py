@@ -69,6 +69,7 @@ class Browser:
         self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": ERROR_TRAP})
         self.name = name
         self.errors: list[str] = []
+        self.console: list[str] = []
         self.requested: list[str] = []
 
     def open(self, url: str) -> None:
@@ -97,6 +98,11 @@ class Browser:
         self._collect()
         return list(self.errors)
 
+    def console_errors(self) -> list[str]:
+        """Every error the console showed, failed requests (a missing icon) included."""
+        self._collect()
+        return list(self.console)
+
     def requests(self) -> list[str]:
         self._collect()
         return list(self.requested)
@@ -112,7 +118,10 @@ class Browser:
         with contextlib.suppress(WebDriverException):  # no page yet
             self.errors += self.js("return window.__errors || [];")
         for entry in self.driver.get_log("browser"):
-            if entry["level"] == "SEVERE" and entry.get("source") == "javascript":
+            if entry["level"] != "SEVERE":
+                continue
+            self.console.append(entry["message"])
+            if entry.get("source") == "javascript":
                 self.errors.append(entry["message"])
         for entry in self.driver.get_log("performance"):
             message = json.loads(entry["message"])["message"]

@@ -86,3 +86,10 @@ def workloads(manifests: list[Manifest]) -> Iterator[Manifest]:
     for manifest in manifests:
         if manifest["kind"] == "Deployment":
             yield manifest["spec"]["template"]["spec"]
+
+
+def leaf_paths(values: Any, prefix: str = "") -> set[str]:
+    """Dotted paths down to the values a user sets; maps left empty count as one value."""
+    if isinstance(values, dict) and values:
+        return {p for key, value in values.items() for p in leaf_paths(value, f"{prefix}{key}.")}
+    return {prefix.rstrip(".")}

@@ -10,7 +10,17 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.deploy.chart import CHART, EXAMPLES, Manifest, example, find, helm, kinds, render
+from tests.deploy.chart import (
+    CHART,
+    EXAMPLES,
+    Manifest,
+    example,
+    find,
+    helm,
+    kinds,
+    leaf_paths,
+    render,
+)
 
 # The chart's kubeVersion floor (Chart.yaml) and a recent release.
 KUBERNETES = ("1.25", "1.35")
@@ -91,13 +101,6 @@ def test_every_resource_carries_the_standard_labels() -> None:
     manifests: list[Manifest] = render() + example("cpu")
     for manifest in manifests:
         assert standard <= manifest["metadata"]["labels"].keys(), manifest["kind"]
-
-
-def leaf_paths(values: Any, prefix: str = "") -> set[str]:
-    """Dotted paths down to the values a user sets; maps left empty count as one value."""
-    if isinstance(values, dict) and values:
-        return {p for key, value in values.items() for p in leaf_paths(value, f"{prefix}{key}.")}
-    return {prefix.rstrip(".")}
 
 
 def test_every_value_is_documented() -> None:

@@ -119,9 +119,12 @@ key: redis-password
 {{- end }}
 {{- end }}
 
-{{/* Settings the chart derives itself; `config` may not set them a second time. */}}
+{{/*
+Settings the chart derives itself; `config` may not set them a second time. The keys come
+from auth.* through a Secret: in `config` they would sit in the ConfigMap, overridden.
+*/}}
 {{- define "witryna.reservedSettings" -}}
-{{- list "host" "port" "redis_url" "models_dir" "policy_path" "device" "model_name" "data_dir" | toJson }}
+{{- list "host" "port" "redis_url" "models_dir" "policy_path" "device" "model_name" "data_dir" "secret_keys" "site_keys" "identify_secret" | toJson }}
 {{- end }}
 
 {{- define "witryna.device" -}}

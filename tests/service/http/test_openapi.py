@@ -87,6 +87,22 @@ def test_every_operation_declares_the_errors_it_gives_as_problem_json(service: S
     assert "security" not in found["get", "/healthz"]
 
 
+def test_every_operation_says_what_it_does_and_answers_errors_as_problem_json(
+    service: Service,
+) -> None:
+    document = httpx.get(f"{service.url}/schema/openapi.json", headers=SECRET).json()
+    for (method, path), operation in operations(document).items():
+        where = f"{method.upper()} {path}"
+        # Litestar's fallback summary is the handler's name, one word ("PageView").
+        assert " " in operation.get("summary", ""), f"{where}: a summary in words"
+        description = operation.get("description", "")
+        assert len(description) > len(operation["summary"]), f"{where}: a description"
+        for status, response in operation["responses"].items():
+            if int(status) < 400 or (path, status) == ("/readyz", "503"):
+                continue  # a probe's 503 is its answer, in the JSON of its 200
+            assert list(response["content"]) == [PROBLEM_JSON], f"{where} {status}"
+
+
 def test_an_invalid_body_answers_in_the_declared_problem_shape(service: Service) -> None:
     answer = httpx.post(f"{service.url}/v1/events", headers=SECRET, json={"events": []})
     assert answer.status_code == 422
