@@ -87,8 +87,7 @@ def test_the_default_policy_loads_and_covers_every_page_type() -> None:
         (
             'name = "best_sellers"',
             'name = "best_sellers"\ninclude_cart_items = true',
-            "shop.toml:56: slots.hero.variants[3].include_cart_items: only a carousel shows "
-            "items",
+            "shop.toml:56: slots.hero.variants[3].include_cart_items: only a carousel shows items",
         ),
         (
             'catalog_fallback = "none"',

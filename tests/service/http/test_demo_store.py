@@ -227,8 +227,9 @@ def test_the_dashboard_reads_on_a_phone_with_3xx_a_baseline_and_no_bar_without_d
             return sum(a["conversions"] for a in arms) == 2
 
         wait_for(tallied)
-        sdk = http.get("/sdk/witryna.js")
-        assert http.get("/sdk/witryna.js", headers={"If-None-Match": sdk.headers["etag"]}).status_code == 304
+        etag = http.get("/sdk/witryna.js").headers["etag"]
+        not_modified = http.get("/sdk/witryna.js", headers={"If-None-Match": etag})
+        assert not_modified.status_code == 304
     phone = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
     browser.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", phone)
     with browser.sending(SECRET):
