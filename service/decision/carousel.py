@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from service.decision.policy import Policy, Recommendations
 from service.model.runtime import ModelRuntime, Prediction
@@ -28,10 +28,18 @@ def excluded_items(history: Sequence[StoredEvent], rules: Recommendations) -> se
 
 
 class _Picker:
-    """Accepts candidates in order while keeping the carousel's rules."""
+    """Accepts candidates in order while keeping the carousel's rules; ``cart`` is what the
+    visitor's cart holds, left out so that no carousel sells what is bought already."""
 
-    def __init__(self, rules: Recommendations, excluded: set[str], known: dict[str, CatalogItem]):
+    def __init__(
+        self,
+        rules: Recommendations,
+        excluded: set[str],
+        known: dict[str, CatalogItem],
+        cart: Collection[str] = (),
+    ):
         self.rules, self.excluded, self.known = rules, excluded, known
+        self.cart = frozenset(cart)
         self.exclude_tags = frozenset(rules.exclude_tags)
         self.items: list[ScoredItem] = []
         self.per_category: dict[str, int] = {}
@@ -50,6 +58,9 @@ class _Picker:
     def _offer(self, item_id: str, score: float) -> None:
         item = self.known.get(item_id)
         if item_id in self.excluded:
+            return
+        if item_id in self.cart:
+            self.notes.add("filter:in_cart")
             return
         # Not in the catalogue: its stock is unknown, and it must not pass for in stock.
         if item is None:
@@ -109,7 +120,9 @@ class Carousel:
         policy: Policy,
         variant: str,
         reasons: list[str],
+        cart: Collection[str] = (),
     ) -> SlotDecision:
+        """The carousel for ``variant``; ``cart`` holds the items it must leave out."""
         rules = policy.recommendations
         item_at = self.runtime.vocab.item_at
         # Lists, not numpy rows: a numpy scalar per item costs more than the item's rules.
@@ -125,7 +138,7 @@ class Carousel:
             return self._without_stock(policy, reasons)
         reasons.append("model:next_item")
         boosted = self._boost(ranked, known, rules, reasons)
-        picker = _Picker(rules, excluded_items(history, rules), known)
+        picker = _Picker(rules, excluded_items(history, rules), known, cart)
         picker.take((item_id, score) for score, item_id in sorted(boosted, reverse=True))
         if not picker.full():
             picker.notes.add("fill:popular")
@@ -156,14 +169,18 @@ class Carousel:
         return boosted
 
     async def popular(
-        self, history: Sequence[StoredEvent], policy: Policy, reasons: list[str]
+        self,
+        history: Sequence[StoredEvent],
+        policy: Policy,
+        reasons: list[str],
+        cart: Collection[str] = (),
     ) -> SlotDecision:
         rules = policy.recommendations
         reasons = list(reasons)
         known = await self._known(self._popular(rules), reasons)
         if known is None:
             return self._without_stock(policy, reasons)
-        picker = _Picker(rules, excluded_items(history, rules), known)
+        picker = _Picker(rules, excluded_items(history, rules), known, cart)
         picker.take((item_id, 0.0) for item_id in self._popular(rules))
         return SlotDecision(
             variant="popular", items=picker.items, reasons=[*reasons, *sorted(picker.notes)]

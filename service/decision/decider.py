@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from service.decision.carousel import Carousel
 from service.decision.experiments import assign, in_holdout
 from service.decision.policy import Policy
-from service.decision.rules import Context, choose, segments_of
+from service.decision.rules import Context, cart_of, choose, segments_of
 from service.model import encoding
 from service.model.batcher import MicroBatcher
 from service.model.runtime import ModelRuntime, Prediction
@@ -88,8 +88,9 @@ class Decider:
             return decided, _slot_log(name, decided, 1.0, None)
         reasons = [*context_reasons, *choice.reasons]
         if choice.variant.kind == "carousel":
+            cart = () if choice.variant.include_cart_items else ctx.cart
             decided = await self.carousel.fill(
-                prediction, history, policy, choice.variant.name, reasons
+                prediction, history, policy, choice.variant.name, reasons, cart
             )
         else:
             decided = SlotDecision(variant=choice.variant.name, items=[], reasons=reasons)
@@ -117,6 +118,8 @@ class Decider:
             weekday=moment.weekday(),
             segments=segments_of(history, recorded.profile),
             arms=assign(policy, view.visitor_id),
+            page=view.page.type,
+            cart=cart_of(history),
         )
 
     async def _default(
@@ -125,7 +128,7 @@ class Decider:
         """Default content: popular in-stock items for a carousel, the shop's own elsewhere."""
         slot = policy.slots.get(name)
         if slot is not None and any(v.kind == "carousel" for v in slot.variants):
-            return await self.carousel.popular(history, policy, reasons)
+            return await self.carousel.popular(history, policy, reasons, cart_of(history))
         return SlotDecision(variant="default", items=[], reasons=reasons)
 
     async def fallback(

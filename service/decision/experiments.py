@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 
 from msgspec import Struct
 
@@ -13,6 +14,8 @@ from service.storage.keys import converted_key, exposed_key
 
 HOLDOUT = "holdout"
 Z95 = 1.959963984540054
+# Random ids tried for an arm: a 0.1% arm is missed one time in 10^8.
+MINT_TRIES = 20_000
 
 
 def bucket(*parts: str) -> float:
@@ -39,6 +42,25 @@ def assign(policy: Policy, visitor_id: str) -> dict[str, str]:
     if in_holdout(policy, visitor_id):
         return {e.id: HOLDOUT for e in policy.experiments}
     return {e.id: arm_of(e, visitor_id) for e in policy.experiments}
+
+
+def arms_to_choose(policy: Policy) -> dict[str, list[str]]:
+    """Each experiment's arms, and the holdout where the policy keeps one."""
+    holdout = [HOLDOUT] if policy.holdout > 0 else []
+    return {e.id: [*e.arms, *holdout] for e in policy.experiments}
+
+
+def new_visitor_in(policy: Policy, experiment_id: str, arm: str) -> str | None:
+    """A new random visitor id that the hash assigns to ``arm``, or None if none was found.
+
+    The way to choose an arm without overriding anyone's: assignment stays the sticky hash,
+    and the id is new, so no existing visitor moves.
+    """
+    for _ in range(MINT_TRIES):
+        visitor = "v-" + os.urandom(12).hex()
+        if assign(policy, visitor).get(experiment_id) == arm:
+            return visitor
+    return None
 
 
 class ArmResult(Struct, kw_only=True):

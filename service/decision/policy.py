@@ -34,6 +34,7 @@ Kind = Literal["banner", "offer", "carousel", "help", "none"]
 Share = Annotated[float, Meta(ge=0, le=1)]
 Name = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9_\-]+$")]
 DEFAULT_PAGE: Literal["default"] = "default"
+CART_PREFIXES = ("checkout_", "cart_")
 T = TypeVar("T")
 
 
@@ -52,6 +53,9 @@ class Variant(Struct, forbid_unknown_fields=True, kw_only=True):
     kind: Kind = "banner"
     priority: int = 0
     intents: list[Intent] | None = None
+    pages: list[PageType] | None = None
+    # Lines in the visitor's cart now: ``[1, inf]`` is any cart with something in it.
+    cart_items: Range | None = None
     buy_prob: Range | None = None
     uplift: Range | None = None
     channels: list[Channel] | None = None
@@ -64,6 +68,16 @@ class Variant(Struct, forbid_unknown_fields=True, kw_only=True):
     margin: Annotated[float, Meta(ge=0)] = 0.0
     experiment: Name | None = None
     arms: list[Name] | None = None
+    # Copy that speaks of the visitor's cart ("Your cart is saved") must not reach a visitor
+    # without one; unset, a name starting checkout_ or cart_ declares it.
+    needs_cart: bool | None = None
+    # Carousels only: show items already in the cart ("complete your order").
+    include_cart_items: bool = False
+
+    def claims_cart(self) -> bool:
+        if self.needs_cart is not None:
+            return self.needs_cart
+        return self.name.startswith(CART_PREFIXES)
 
 
 class Slot(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -224,6 +238,21 @@ def _variant_problems(policy: Policy, at: str, variant: Variant) -> list[tuple[s
             found.append((f"{at}.arms", f"not all arms are arms of {variant.experiment!r}"))
     elif variant.arms is not None:
         found.append((f"{at}.arms", "arms need an experiment"))
+    return found + _cart_problems(at, variant)
+
+
+def _cart_problems(at: str, variant: Variant) -> list[tuple[str, str]]:
+    found = []
+    guarded = variant.cart_items is not None and variant.cart_items.low >= 1
+    if variant.claims_cart() and not guarded:
+        why = "needs_cart = true" if variant.needs_cart else "named checkout_* or cart_*"
+        found.append((
+            f"{at}.cart_items",
+            f"{variant.name!r} speaks of the cart ({why}): it needs cart_items = [1, inf], "
+            "so that a visitor with an empty cart never sees it",
+        ))  # fmt: skip
+    if variant.include_cart_items and variant.kind != "carousel":
+        found.append((f"{at}.include_cart_items", "only a carousel shows items"))
     return found
 
 

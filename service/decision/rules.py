@@ -25,6 +25,9 @@ class Context(Struct, frozen=True, kw_only=True):
     weekday: int
     segments: frozenset[str]
     arms: dict[str, str]
+    page: str = "other"
+    # The items in the visitor's cart now, one entry per line ("" for a line without an item).
+    cart: tuple[str, ...] = ()
 
 
 class Choice(Struct, frozen=True, kw_only=True):
@@ -59,6 +62,24 @@ def segments_of(
     return frozenset(found)
 
 
+def cart_of(history: Sequence[StoredEvent]) -> tuple[str, ...]:
+    """What the visitor's cart holds now, read off the recent events: each add puts a line in,
+    a remove takes one out, and a purchase empties it (the order took the cart)."""
+    lines: list[str] = []
+    for event in history:
+        if event.type == "add_to_cart":
+            lines.append(event.item_id or "")
+        elif event.type == "remove_from_cart":
+            item = event.item_id or ""
+            if item in lines:
+                lines.remove(item)
+            elif lines and not item:
+                lines.pop()
+        elif event.type == "purchase":
+            lines.clear()
+    return tuple(lines)
+
+
 def _profile_segments(profile: Mapping[str, str]) -> set[str]:
     """Segments that need more than the recent window: the profile keeps all-time counts."""
 
@@ -83,6 +104,10 @@ def failed_condition(variant: Variant, ctx: Context) -> str | None:
     # every slot of every page view.
     if variant.intents is not None and ctx.intent not in variant.intents:
         return "intents"
+    if variant.pages is not None and ctx.page not in variant.pages:
+        return "pages"
+    if variant.cart_items is not None and not variant.cart_items.holds(len(ctx.cart)):
+        return "cart_items"
     if variant.buy_prob is not None and not variant.buy_prob.holds(ctx.buy_prob):
         return "buy_prob"
     if variant.channels is not None and ctx.channel not in variant.channels:
@@ -118,6 +143,10 @@ def _rules_hit(variant: Variant, ctx: Context) -> list[str]:
     hit = [f"rule:{variant.name}"]
     if variant.intents is not None:
         hit.append(f"rule:intent={ctx.intent}")
+    if variant.pages is not None:
+        hit.append(f"rule:page={ctx.page}")
+    if variant.cart_items is not None:
+        hit.append(f"rule:cart_items={len(ctx.cart)}")
     if variant.segments is not None:
         hit.extend(f"rule:segment={s}" for s in variant.segments)
     if variant.experiment is not None:
@@ -129,7 +158,11 @@ def _candidates(slot: Slot, ctx: Context) -> tuple[list[Variant], list[str]]:
     """Variants whose declared conditions hold, best first, and why offers were dropped."""
     kept, notes = [], []
     for variant in slot.variants:
-        if failed_condition(variant, ctx) is not None:
+        failed = failed_condition(variant, ctx)
+        if failed is not None:
+            # Why an offer was not even weighed: "only rule:none" explains nothing.
+            if variant.kind == "offer":
+                notes.append(f"offer:{variant.name}:failed={failed}")
             continue
         if variant.kind == "offer" and "help_seeking" in ctx.segments:
             notes.append("rule:help_before_discount")

@@ -45,6 +45,8 @@ ROUTES: dict[tuple[str, str], Owner] = {
     ("GET", "/demo/{name}"): Owner.PUBLIC,
     # The demo store's stand-in backend, only with WITRYNA_DEMO (service/http/demo_shop.py).
     ("POST", "/demo/orders"): Owner.PUBLIC,
+    # The demo's arms: read for an id, or a new id in a chosen arm; it writes nothing.
+    ("POST", "/demo/visitors"): Owner.PUBLIC,
 }
 
 # The OpenAPI document and its viewers (Litestar's own routes under /schema).

@@ -30,7 +30,7 @@ def test_the_default_policy_loads_and_covers_every_page_type() -> None:
         (
             "cost = 8.0",
             "cost = -8.0",
-            "shop.toml:70: slots.offer.variants[1].cost: Expected `float` >= 0.0",
+            "shop.toml:71: slots.offer.variants[1].cost: Expected `float` >= 0.0",
         ),
         (
             'slots = ["offer", "help"]',
@@ -40,7 +40,7 @@ def test_the_default_policy_loads_and_covers_every_page_type() -> None:
         (
             'name = "ten_percent_off"',
             'name = "ten_percent_off"\ncolour = 1',
-            "shop.toml:68: slots.offer.variants[1].colour: Object contains unknown field `colour`",
+            "shop.toml:69: slots.offer.variants[1].colour: Object contains unknown field `colour`",
         ),
         (
             "control = 0.5,",
@@ -50,19 +50,45 @@ def test_the_default_policy_loads_and_covers_every_page_type() -> None:
         (
             "buy_prob = [0.0, 0.7]   #",
             "buy_prob = [0.9, 0.7]   #",
-            "shop.toml:62: slots.offer.variants[0].buy_prob: low is above high",
+            "shop.toml:63: slots.offer.variants[0].buy_prob: low is above high",
         ),
         (
             'intents = ["buy"]',
             'intents = ["buyer"]',
-            "shop.toml:38: slots.hero.variants[0].intents[0]: Invalid enum value 'buyer'",
+            "shop.toml:39: slots.hero.variants[0].intents[0]: Invalid enum value 'buyer'",
         ),
         (
             'experiment = "cart-incentive"\narms = ["incentive"]',
             'experiment = "cart"\narms = ["incentive"]',
-            "shop.toml:63: slots.offer.variants[0].experiment: no experiment 'cart'",
+            "shop.toml:64: slots.offer.variants[0].experiment: no experiment 'cart'",
         ),
         ("holdout = 0.05", "holdout = 5", "shop.toml:5: holdout: Expected `float` <= 1.0"),
+        (
+            "cart_items = [1, inf]\n",
+            "",
+            "shop.toml:36: slots.hero.variants[0].cart_items: 'checkout_express' speaks of the "
+            "cart (named checkout_* or cart_*): it needs cart_items = [1, inf], so that a "
+            "visitor with an empty cart never sees it",
+        ),
+        (
+            "cart_items = [1, inf]",
+            "cart_items = [0, inf]",
+            "shop.toml:38: slots.hero.variants[0].cart_items: 'checkout_express' speaks of the "
+            "cart (named checkout_* or cart_*): it needs cart_items = [1, inf], so that a "
+            "visitor with an empty cart never sees it",
+        ),
+        (
+            'name = "inspiration"',
+            'name = "inspiration"\nneeds_cart = true',
+            "shop.toml:49: slots.hero.variants[2].cart_items: 'inspiration' speaks of the "
+            "cart (needs_cart = true): it needs cart_items = [1, inf], so that a visitor with "
+            "an empty cart never sees it",
+        ),
+        (
+            'name = "best_sellers"',
+            'name = "best_sellers"\ninclude_cart_items = true',
+            "shop.toml:56: slots.hero.variants[3].include_cart_items: only a carousel shows items",
+        ),
         (
             'catalog_fallback = "none"',
             'catalog_fallback = "personalised"',
@@ -122,9 +148,9 @@ def test_an_edited_policy_is_followed_and_a_broken_one_is_refused(
     assert served.get("/readyz").json()["policy_version"] == "default-1"
     edited = policy_file.read_text().replace('version = "default-1"', 'version = "one-hero"')
     unconditional = 'name = "only_hero"'
-    edited = edited.replace(
-        'name = "checkout_express"\nintents = ["buy"]\nbuy_prob = [0.6, 1.0]', unconditional
-    )
+    conditions = 'cart_items = [1, inf]\nintents = ["buy"]\nbuy_prob = [0.6, 1.0]'
+    assert conditions in edited
+    edited = edited.replace(conditions, "").replace('name = "checkout_express"', unconditional)
     edited = edited.replace("priority = 30", "priority = 99")
     policy_file.write_text(edited)
     wait_for(lambda: served.get("/readyz").json()["policy_version"] == "one-hero")

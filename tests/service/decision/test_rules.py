@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.decision.policy import Policy, load
-from service.decision.rules import Context, choose, segments_of
+from service.decision.rules import Context, cart_of, choose, segments_of
 from service.schema import StoredEvent
 
 POLICY: Policy = load(None)
@@ -91,20 +91,23 @@ def test_exploration_randomises_offers_with_their_propensity() -> None:
 
 
 @pytest.mark.parametrize(
-    ("intent", "buy_prob", "segments", "variant"),
+    ("intent", "buy_prob", "segments", "cart", "variant"),
     [
-        ("buy", 0.8, {"cart_active"}, "checkout_express"),
-        ("buy", 0.5, {"cart_active"}, "reassurance"),
-        ("hesitate", 0.3, {"cart_active"}, "reassurance"),
-        ("hesitate", 0.3, set(), "best_sellers"),
-        ("browse", 0.1, set(), "inspiration"),
-        ("leave", 0.1, set(), "best_sellers"),
+        ("buy", 0.8, {"cart_active"}, ("sku-1",), "checkout_express"),
+        # "Your cart is saved" to an empty cart: carted once, removed again, or never carted.
+        ("buy", 0.8, {"cart_active"}, (), "best_sellers"),
+        ("buy", 0.8, set(), (), "best_sellers"),
+        ("buy", 0.5, {"cart_active"}, ("sku-1",), "reassurance"),
+        ("hesitate", 0.3, {"cart_active"}, ("sku-1",), "reassurance"),
+        ("hesitate", 0.3, set(), (), "best_sellers"),
+        ("browse", 0.1, set(), (), "inspiration"),
+        ("leave", 0.1, set(), (), "best_sellers"),
     ],
 )
-def test_hero_follows_intent_purchase_probability_and_segments_by_priority(
-    intent: str, buy_prob: float, segments: set[str], variant: str
+def test_hero_follows_intent_purchase_probability_segments_and_cart_by_priority(
+    intent: str, buy_prob: float, segments: set[str], cart: tuple[str, ...], variant: str
 ) -> None:
-    ctx = context(intent=intent, buy_prob=buy_prob, segments=frozenset(segments))
+    ctx = context(intent=intent, buy_prob=buy_prob, segments=frozenset(segments), cart=cart)
     choice = choose(HERO, ctx, draw=0.0, exploration=0.05)
     assert choice is not None
     assert choice.variant.name == variant
@@ -135,3 +138,39 @@ def test_the_live_profile_adds_segments_beyond_the_recent_window() -> None:
         "researched_online", "store_visitor", "online_to_store", "customer"
     }  # fmt: skip
     assert segments_of([], {"ch:web": "3", "type:search": "3"}) == set()
+
+
+def test_the_cart_is_what_was_added_less_what_was_removed_until_a_purchase() -> None:
+    def event(kind: str, item: str | None = None) -> StoredEvent:
+        return StoredEvent(visitor_id="v", type=kind, item_id=item)  # type: ignore[arg-type]
+
+    carted = [event("product_view", "a"), event("add_to_cart", "a"), event("add_to_cart", "b")]
+    assert cart_of([]) == ()
+    assert cart_of([event("product_view", "a")]) == ()
+    assert cart_of(carted) == ("a", "b")
+    assert cart_of([*carted, event("add_to_cart", "a"), event("remove_from_cart", "a")]) == (
+        "b",
+        "a",
+    )
+    assert cart_of([*carted, event("remove_from_cart", "z")]) == ("a", "b")
+    assert cart_of([*carted, event("remove_from_cart")]) == ("a",)
+    assert cart_of([*carted, event("purchase", "a")]) == ()
+    assert cart_of([*carted, event("purchase", "a"), event("add_to_cart", "c")]) == ("c",)
+
+
+def test_the_help_page_gets_the_chat_on_the_first_visit() -> None:
+    first_visit = choose(HELP, context(page="help"), draw=0.99, exploration=0.05)
+    elsewhere = choose(HELP, context(page="product"), draw=0.99, exploration=0.05)
+    assert first_visit is not None
+    assert elsewhere is not None
+    assert (first_visit.variant.name, elsewhere.variant.name) == ("chat", "none")
+    assert "rule:page=help" in first_visit.reasons
+
+
+def test_an_offer_left_out_by_a_condition_says_which() -> None:
+    control = choose(OFFER, context(arms={"cart-incentive": "control"}), 0.99, 0.05)
+    sure = choose(OFFER, context(buy_prob=0.9, intent="buy", uplift=0.5), 0.99, 0.05)
+    assert control is not None
+    assert sure is not None
+    assert "offer:free_shipping:failed=arms" in control.reasons
+    assert "offer:free_shipping:failed=buy_prob" in sure.reasons

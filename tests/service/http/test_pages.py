@@ -93,4 +93,6 @@ def test_demo_store_and_api_documents_are_off_unless_asked_for(redis_server: Red
             "/schema/openapi.json",
         ):
             assert http.get(path).status_code == 404, path
+        for path in ("/demo/orders", "/demo/visitors"):
+            assert http.post(path, json={"arm": "incentive"}).status_code == 404, path
         assert http.get("/sdk/witryna.js").status_code == 200

@@ -164,6 +164,11 @@
           saveCart([]);
           location.search = "?p=checkout&done=1";
         });
+      } else if (target.id === "arm-start") {
+        var chosen = el("arm-choice").value.split(" ");
+        params.set("experiment", chosen[0]);
+        params.set("arm", chosen[1]);
+        location.search = "?" + params.toString();
       } else if (target.id === "drawer-toggle") {
         var open = el("drawer").hidden;
         el("drawer").hidden = !open;
@@ -185,6 +190,7 @@
       el("drawer-status").textContent = detail.status === "no_consent"
         ? "Personalisation is off: nothing was sent, default content shown."
         : "Witryna did not answer in time: default content shown (" + detail.ms + " ms).";
+      el("arm-badge").textContent = "arm: none shown";
       return;
     }
     el("drawer-status").textContent = "Intent " + decision.intent.label + " · model " + decision.model_version +
@@ -198,41 +204,96 @@
     el("drawer-slots").innerHTML = "<h3>Slots</h3>" + Object.keys(decision.slots).map(function (name) {
       var s = decision.slots[name];
       return '<div class="drawer-slot" data-slot="' + esc(name) + '"><strong>' + esc(name) + "</strong>: " +
-        esc(s.variant) + '<div class="slot-reasons">' + s.reasons.map(esc).join("<br>") + "</div></div>";
-    }).join("") + (Object.keys(decision.experiments).length ? "<h3>Experiments</h3><p>" +
-      esc(JSON.stringify(decision.experiments)) + "</p>" : "");
+        esc(s.variant) + '<ul class="slot-reasons">' + s.reasons.map(reasonHtml).join("") + "</ul></div>";
+    }).join("");
+    showArms(decision.visitor_id);
   }
 
-  var render = pages[params.get("p")] || pages.home;
-  var view = render();
-  el("page").innerHTML = view.html;
-  el("nav").innerHTML = popular(items, 200).reduce(function (shown, item) {
-    if (shown.indexOf(item.category) < 0 && shown.length < 8) shown.push(item.category);
-    return shown;
-  }, []).map(function (c) { return '<a href="?p=category&c=' + c + '">' + esc(c) + "</a>"; }).join("") +
-    '<a href="?p=help">help</a>';
-  el("cart-count").textContent = String(cart().length);
-  wire();
-  document.addEventListener("witryna:decision", showDecision);
+  function reasonHtml(code) {
+    var words = window.WITRYNA_REASON_WORDS ? window.WITRYNA_REASON_WORDS(code) : null;
+    return '<li class="reason"><code>' + esc(code) + "</code>" +
+      (words ? ' <span class="words">' + esc(words) + "</span>" : "") + "</li>";
+  }
 
-  witryna("init", {
-    endpoint: endpoint,
-    siteKey: siteKey,
-    product: function (id) {
-      var item = byId[id];
-      return item && { title: item.title, price: money(item.price), url: "?p=product&id=" + id };
-    },
-    templates: {
-      recommendations: function (decided) {
-        var known = decided.items.map(function (i) { return byId[i.item_id]; }).filter(Boolean);
-        return '<ul class="grid">' + known.map(card).join("") + "</ul>";
+  // The demo's stand-in backend tells the visitor's arms, or makes a new visitor in an arm.
+  function visitors(body) {
+    if (typeof window.fetch !== "function") return Promise.resolve(null);
+    return window.fetch(endpoint + "/demo/visitors", {
+      method: "POST",
+      headers: { "Content-Type": "text/plain" },
+      body: JSON.stringify(body)
+    }).then(function (response) { return response.ok ? response.json() : null; })
+      .catch(function () { return null; });
+  }
+
+  function showArms(visitor) {
+    visitors({ visitor_id: visitor }).then(function (told) {
+      if (!told) return;
+      var arms = Object.keys(told.arms).map(function (e) { return e + ": " + told.arms[e]; });
+      el("arm-badge").textContent = "arm: " + (arms.join(", ") || "no experiment");
+      el("arm-now").textContent = arms.length ? "This visitor is in " + arms.join(", ") + "."
+        : "The policy runs no experiment.";
+      el("arm-choice").innerHTML = Object.keys(told.choices).map(function (e) {
+        return told.choices[e].map(function (arm) {
+          var value = e + " " + arm;
+          return '<option value="' + esc(value) + '"' + (told.arms[e] === arm ? " selected" : "") + ">" +
+            esc(e + ": " + arm) + "</option>";
+        }).join("");
+      }).join("");
+    });
+  }
+
+  // ?arm= (and ?experiment=): start over as a new visitor whom the hash puts in that arm.
+  function chooseArm() {
+    var arm = params.get("arm");
+    if (!arm || localStorage.getItem("witryna_consent") === "0") return Promise.resolve();
+    params.delete("arm");
+    var experiment = params.get("experiment");
+    params.delete("experiment");
+    history.replaceState(null, "", "?" + params.toString());
+    return visitors({ arm: arm, experiment: experiment }).then(function (made) {
+      if (!made) return;
+      localStorage.setItem("witryna_vid", made.visitor_id);
+      localStorage.removeItem("witryna_sid");
+      saveCart([]);
+    });
+  }
+
+  function start() {
+    var render = pages[params.get("p")] || pages.home;
+    var view = render();
+    el("page").innerHTML = view.html;
+    el("nav").innerHTML = popular(items, 200).reduce(function (shown, item) {
+      if (shown.indexOf(item.category) < 0 && shown.length < 8) shown.push(item.category);
+      return shown;
+    }, []).map(function (c) { return '<a href="?p=category&c=' + c + '">' + esc(c) + "</a>"; }).join("") +
+      '<a href="?p=help">help</a>';
+    el("cart-count").textContent = String(cart().length);
+    wire();
+    document.addEventListener("witryna:decision", showDecision);
+
+    witryna("init", {
+      endpoint: endpoint,
+      siteKey: siteKey,
+      product: function (id) {
+        var item = byId[id];
+        return item && { title: item.title, price: money(item.price), url: "?p=product&id=" + id };
+      },
+      templates: {
+        recommendations: function (decided) {
+          var known = decided.items.map(function (i) { return byId[i.item_id]; }).filter(Boolean);
+          return '<ul class="grid">' + known.map(card).join("") + "</ul>";
+        }
       }
-    }
-  });
-  witryna("page", view.context);
+    });
+    witryna("page", view.context);
 
-  var sdk = document.createElement("script");
-  sdk.async = true;
-  sdk.src = sdkUrl;
-  document.head.appendChild(sdk);
+    var sdk = document.createElement("script");
+    sdk.async = true;
+    sdk.src = sdkUrl;
+    document.head.appendChild(sdk);
+  }
+
+  // The SDK loads only once the visitor is settled: it reads the id when it starts.
+  chooseArm().then(start, start);
 })();
