@@ -1,7 +1,18 @@
 """IntentRanker: a small causal Transformer over encoded, left-padded events.
 
 Input ``[B, L, F]`` int64 (``service.model.encoding.FEATURES``, id 0 = padding in every feature).
-Attention is written out by hand (matmul + softmax) so that the ONNX graph is plain ops.
+
+The next item comes from three sources mixed by a learned gate (RepeatNet's idea, Ren et
+al. 2019, widened by one source): the *generated* softmax over the vocabulary; a *copy*
+distribution over the items in the visitor's own history, since real visitors come back to
+what they looked at; and *co-visitation*, the items that followed the history's items in
+training sessions, which a sparse catalogue needs because its embeddings learn little. The
+co-visitation table is computed at training time and travels in the graph as a buffer.
+
+Intent and outcome heads read the sequence state beside the prefix's count features
+(``layers.wide_features``). Their logits are scaled by temperatures (and the intent's
+shifted by a bias per class) fitted on the validation split (``training.model.calibration``),
+in the graph.
 """
 
 from __future__ import annotations
@@ -14,8 +25,17 @@ import torch
 from torch import Tensor, nn
 
 from service.model import encoding
+from training.model.layers import (
+    ITEM,
+    WIDE_FEATURES,
+    Block,
+    allowed_keys,
+    distances,
+    wide_features,
+)
 
-ITEM, TYPE, CATEGORY, CHANNEL, GAP, HOUR, WEEKDAY = range(len(encoding.FEATURES))
+SOURCES = ("generated", "copy", "covisit")
+COPY, COVISIT = 0, 1  # pointer heads
 
 
 @dataclass(frozen=True)
@@ -28,6 +48,8 @@ class ModelConfig:
     n_layers: int = 2
     n_heads: int = 4
     dropout: float = 0.1
+    # Co-visitation neighbours kept per item (training.model.covisit); 0 ships none.
+    neighbours: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,54 +68,44 @@ def feature_sizes(config: ModelConfig) -> tuple[int, ...]:
     )
 
 
-class CausalSelfAttention(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
+class Pointer(nn.Module):
+    """Two attention heads from a query state to the history's events: one says which of
+    them to copy, the other whose co-visited items to follow. A learned bias per distance
+    lets recency count; keys are the events' own embeddings, which every position has."""
+
+    def __init__(self, d_model: int, max_len: int) -> None:
         super().__init__()
-        self.n_heads = n_heads
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.out = nn.Linear(d_model, d_model)
-        self.drop = nn.Dropout(dropout)
+        self.query = nn.Linear(d_model, 2 * d_model)
+        self.key = nn.Linear(d_model, 2 * d_model)
+        self.by_distance = nn.Parameter(torch.zeros(2, max_len))
+        self.max_len = max_len
 
-    def forward(self, x: Tensor, allowed: Tensor) -> Tensor:
-        """The last ``allowed.shape[1]`` positions of ``x`` attending over all of it."""
-        batch, length, d_model = x.shape
-        queries = allowed.shape[1]
-        head = d_model // self.n_heads
-        q, k, v = self.qkv(x).split(d_model, dim=-1)
-        q = q[:, -queries:].reshape(batch, queries, self.n_heads, head).transpose(1, 2)
-        k, v = (t.reshape(batch, length, self.n_heads, head).transpose(1, 2) for t in (k, v))
-        scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(head)
-        scores = scores.masked_fill(~allowed.unsqueeze(1), float("-inf"))
-        weights = self.drop(torch.softmax(scores, dim=-1))
-        mixed = torch.matmul(weights, v).transpose(1, 2).reshape(batch, queries, d_model)
-        out: Tensor = self.out(mixed)
-        return out
-
-
-class Block(nn.Module):
-    """Pre-LN: normalise, transform, add back."""
-
-    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
-        super().__init__()
-        self.ln1 = nn.LayerNorm(d_model)
-        self.attn = CausalSelfAttention(d_model, n_heads, dropout)
-        self.ln2 = nn.LayerNorm(d_model)
-        self.mlp = nn.Sequential(
-            nn.Linear(d_model, 4 * d_model),
-            nn.GELU(),
-            nn.Linear(4 * d_model, d_model),
-            nn.Dropout(dropout),
-        )
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: Tensor, allowed: Tensor) -> Tensor:
-        """Every position, or with ``allowed`` cut to its last rows only those positions."""
-        x = x[:, -allowed.shape[1] :] + self.drop(self.attn(self.ln1(x), allowed))
-        mixed: Tensor = x + self.mlp(self.ln2(x))
-        return mixed
+    def forward(self, state: Tensor, events_embedded: Tensor, items: Tensor) -> Tensor:
+        """``[B, 2, Q, L]`` weights of the last Q positions over the L keys; a query whose
+        history holds no known item gets all-zero weights."""
+        batch, queries, d_model = state.shape
+        length = events_embedded.shape[1]
+        q = self.query(state).reshape(batch, queries, 2, d_model).transpose(1, 2)
+        k = self.key(events_embedded).reshape(batch, length, 2, d_model).transpose(1, 2)
+        scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(d_model)
+        gaps = distances(queries, length, state.device).clamp(max=self.max_len - 1)
+        scores = scores + self.by_distance[:, gaps].unsqueeze(0)
+        keys = torch.arange(length, device=state.device)
+        causal = keys.unsqueeze(0) <= keys[length - queries :].unsqueeze(1)
+        usable = causal.unsqueeze(0) & (items >= encoding.FIRST_ID).unsqueeze(1)
+        # A large negative, not -inf: a query without a usable key must not give NaN.
+        scores = scores.masked_fill(~usable.unsqueeze(1), -1e9)
+        weights: Tensor = torch.softmax(scores, dim=-1) * usable.unsqueeze(1)
+        return weights
 
 
 class IntentRanker(nn.Module):
+    item_mask: Tensor
+    covisit_items: Tensor
+    covisit_weights: Tensor
+    temperatures: Tensor
+    intent_bias: Tensor
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         if config.top_k > config.item_vocab_size - encoding.FIRST_ID:
@@ -103,75 +115,134 @@ class IntentRanker(nn.Module):
         self.embeddings = nn.ModuleList(
             nn.Embedding(size, d, padding_idx=encoding.PAD) for size in feature_sizes(config)
         )
-        self.recency = nn.Embedding(config.max_len, d)
         self.blocks = nn.ModuleList(
             Block(d, config.n_heads, config.dropout) for _ in range(config.n_layers)
         )
         self.ln_final = nn.LayerNorm(d)
+        self.drop = nn.Dropout(config.dropout)
         self.intent_head = nn.Linear(d, len(encoding.INTENTS))
+        self.intent_wide = nn.Linear(WIDE_FEATURES, len(encoding.INTENTS))
         # Two outcome heads, P(buy | no incentive) and P(buy | incentive), trained T-learner
         # style on logged treatment; a hidden layer lets them differ where intent does not.
-        self.outcome_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 2))
+        self.outcome_head = nn.Sequential(
+            nn.Linear(d + WIDE_FEATURES, d), nn.GELU(), nn.Linear(d, 2)
+        )
         self.item_proj = nn.Linear(d, d)
         self.item_bias = nn.Parameter(torch.zeros(config.item_vocab_size))
+        self.pointer = Pointer(d, config.max_len)
+        self.gate = nn.Linear(d + WIDE_FEATURES, len(SOURCES))
         # Padding and "unknown" are never recommended.
         item_mask = torch.zeros(config.item_vocab_size)
         item_mask[: encoding.FIRST_ID] = float("-inf")
         self.register_buffer("item_mask", item_mask, persistent=False)
+        width = max(1, config.neighbours)
+        self.register_buffer(
+            "covisit_items", torch.zeros(config.item_vocab_size, width, dtype=torch.int64)
+        )
+        self.register_buffer("covisit_weights", torch.zeros(config.item_vocab_size, width))
+        self.register_buffer("temperatures", torch.ones(2))  # intent, outcome
+        self.register_buffer("intent_bias", torch.zeros(len(encoding.INTENTS)))
 
-    def encode(self, events: Tensor) -> Tensor:
-        """Hidden state of the last position ``[B, d_model]``; that position is always real."""
-        length = events.shape[1]
+    def embed(self, events: Tensor) -> Tensor:
         x = self.embeddings[0](events[..., 0])
         for i in range(1, len(self.embeddings)):
             x = x + self.embeddings[i](events[..., i])
-        # Rows are left-padded, so the distance from the right end is what aligns them.
-        recency = torch.arange(length - 1, -1, -1, device=events.device)
-        x = x + self.recency(recency.clamp(max=self.config.max_len - 1))
-        allowed = _allowed(events)
+        embedded: Tensor = x
+        return embedded
+
+    def encode(self, events: Tensor, queries: int = 1) -> tuple[Tensor, Tensor]:
+        """``(state [B, queries, d], embedded events [B, L, d])``: the hidden state of the
+        last ``queries`` positions. Serving asks for the last one only, so the last block
+        computes nothing else (its keys and values still come from every position)."""
+        embedded = self.embed(events)
+        allowed = allowed_keys(events)
+        x = embedded
         for block in self.blocks[:-1]:
             x = block(x, allowed)
-        # The heads read the last position only, so the last block computes nothing else: its
-        # keys and values still come from every position. At 2 layers, about a third less work.
-        last: Tensor = self.ln_final(self.blocks[-1](x, allowed[:, -1:])[:, -1])
-        return last
+        state: Tensor = self.ln_final(self.blocks[-1](x, allowed[:, -queries:]))
+        return state, embedded
 
-    def heads(self, events: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``(intent_logits [B, 4], item_logits [B, V], outcome_logits [B, 2])``; items 0 and
-        1 at -inf; outcome columns are "no incentive", "incentive" (``training.data.treatment``)."""
-        hidden = self.encode(events)
-        item_vectors = self.item_proj(hidden)
-        item_logits = item_vectors @ self.embeddings[ITEM].weight.T + self.item_bias
-        return self.intent_head(hidden), item_logits + self.item_mask, self.outcome_head(hidden)
+    def item_table(self) -> Tensor:
+        """``[V, d]`` item embeddings, the input's and the output's (tied)."""
+        table: nn.Embedding = self.embeddings[ITEM]  # type: ignore[assignment]
+        return table.weight
 
-    def logits(self, events: Tensor) -> tuple[Tensor, Tensor]:
-        """``(intent_logits [B, 4], item_logits [B, V])``, items 0 and 1 at -inf."""
-        intent_logits, item_logits, _ = self.heads(events)
-        return intent_logits, item_logits
+    def generated_logits(self, state: Tensor) -> Tensor:
+        logits: Tensor = self.item_proj(state) @ self.item_table().T + self.item_bias
+        return logits + self.item_mask
+
+    def intent_logits(self, state: Tensor, wide: Tensor) -> Tensor:
+        logits: Tensor = self.intent_head(self.drop(state)) + self.intent_wide(wide)
+        return logits / self.temperatures[0] + self.intent_bias
+
+    def outcome_logits(self, state: Tensor, wide: Tensor) -> Tensor:
+        logits: Tensor = self.outcome_head(torch.cat([self.drop(state), wide], dim=-1))
+        return logits / self.temperatures[1]
+
+    def gates(self, state: Tensor, wide: Tensor) -> Tensor:
+        """Log weights of ``SOURCES``."""
+        return torch.log_softmax(self.gate(torch.cat([state, wide], dim=-1)), dim=-1)
+
+    def item_probs(self, state: Tensor, embedded: Tensor, events: Tensor, wide: Tensor) -> Tensor:
+        """``[B, V]`` next-item probabilities of the last position, the three sources mixed.
+
+        A source without mass for this visitor (no known item in the history, no neighbour)
+        gives its share back: the mixture is divided by the mass it holds."""
+        items = events[..., ITEM]
+        pointing = self.pointer(state.unsqueeze(1), embedded, items)[:, :, 0]
+        generated = torch.softmax(self.generated_logits(state), dim=-1)
+        copied = torch.zeros_like(generated).scatter_add(1, items, pointing[:, COPY])
+        neighbours = self.covisit_items[items].flatten(1)
+        weights = (self.covisit_weights[items] * pointing[:, COVISIT].unsqueeze(-1)).flatten(1)
+        covisited = torch.zeros_like(generated).scatter_add(1, neighbours, weights)
+        gate = torch.exp(self.gates(state, wide))
+        masses = torch.stack(
+            [torch.ones_like(gate[:, 0]), pointing[:, COPY].sum(-1), weights.sum(-1)], dim=-1
+        )
+        mixed = gate[:, :1] * generated + gate[:, 1:2] * copied + gate[:, 2:] * covisited
+        return mixed / (gate * masses).sum(-1, keepdim=True)
+
+    def all_positions(
+        self, events: Tensor, targets: Tensor, candidates: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """What the training loss reads, at every position (``training.model.loss``).
+
+        ``log_generated``: the generated log probability of each next item (the positions
+        where ``targets`` is a real item, in row order), over every item or, given
+        ``candidates [2, S]`` (ids, log inclusion chance), over those (a sampled softmax)."""
+        state, embedded = self.encode(events, queries=events.shape[1])
+        wide = wide_features(events)
+        valid = targets >= encoding.FIRST_ID
+        hidden, wanted = state[valid], targets[valid]
+        if candidates is None:
+            logits = self.generated_logits(hidden)
+            column = wanted
+        else:
+            ids = candidates[0].to(torch.int64)
+            table = self.item_table()[ids]
+            logits = self.item_proj(hidden) @ table.T + self.item_bias[ids] - candidates[1]
+            column = torch.searchsorted(ids, wanted)
+        log_generated = torch.log_softmax(logits, dim=-1).gather(1, column.unsqueeze(1))
+        return {
+            "intent": self.intent_logits(state, wide),
+            "outcome": self.outcome_logits(state, wide),
+            "pointing": self.pointer(state, embedded, events[..., ITEM]),
+            "gates": self.gates(state, wide),
+            "log_generated": log_generated.squeeze(1),
+        }
 
     def forward(self, events: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``(intent_probs [B, 4], top_scores [B, K], top_items [B, K] int64, uplift [B])``,
         uplift = P(buy | incentive) - P(buy | no incentive)."""
-        intent_logits, item_logits, outcome_logits = self.heads(events)
-        item_probs = torch.softmax(item_logits, dim=-1)
-        top_scores, top_items = torch.topk(item_probs, self.config.top_k, dim=-1)
-        outcome = torch.sigmoid(outcome_logits)
+        state, embedded = self.encode(events)
+        state = state[:, -1]
+        wide = wide_features(events)[:, -1]
+        probs = self.item_probs(state, embedded, events, wide)
+        top_scores, top_items = torch.topk(probs, self.config.top_k, dim=-1)
+        outcome = torch.sigmoid(self.outcome_logits(state, wide))
         uplift = outcome[:, 1] - outcome[:, 0]
-        return torch.softmax(intent_logits, dim=-1), top_scores, top_items, uplift
-
-
-def _allowed(events: Tensor) -> Tensor:
-    """``[B, L, L]``: query i may read key j when j <= i and j is real, and always itself.
-
-    Without the diagonal an all-padding query row would be all -inf, softmax would give NaN
-    and 0 * NaN would leak it into real rows through the next layer's matmul.
-    """
-    length = events.shape[1]
-    real = events[..., TYPE] != encoding.PAD
-    positions = torch.arange(length, device=events.device)
-    causal = positions.unsqueeze(0) <= positions.unsqueeze(1)
-    itself = positions.unsqueeze(0) == positions.unsqueeze(1)
-    return (causal.unsqueeze(0) & real.unsqueeze(1)) | itself.unsqueeze(0)
+        intent = torch.softmax(self.intent_logits(state, wide), dim=-1)
+        return intent, top_scores, top_items, uplift
 
 
 def build_model(config: dict[str, Any] | ModelConfig) -> IntentRanker:

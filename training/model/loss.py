@@ -1,65 +1,120 @@
-"""The training loss: intent and next-item cross-entropy, plus the uplift heads' loss where a
-session has a logged incentive treatment (``training.data.treatment``)."""
+"""The training loss, at every position of a window: intent cross-entropy, the next item's
+negative log-likelihood under the mixture of sources (``IntentRanker.item_probs``), and the
+uplift heads' loss at the offer prefix of a logged incentive treatment.
+
+The next item's generated probability comes from a full softmax up to
+``FULL_SOFTMAX_ITEMS``; above that from a sampled softmax over the batch's own targets and
+``UNIFORM_NEGATIVES`` uniform items, each logit less the log of its chance to be among the
+candidates (the log-Q correction, Yi et al. 2019), so that frequent items are not punished
+for being sampled often.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
-from training.data.dataset import Pairs, TrainingData, prefix_batch, prefix_targets
+from service.model.encoding import FIRST_ID
 from training.data.labels import IGNORE
+from training.data.windows import WindowBatch
+from training.model.covisit import CovisitLookup
+from training.model.intent_ranker import COPY, COVISIT
+from training.model.layers import ITEM
 
+FULL_SOFTMAX_ITEMS = 20_000
+UNIFORM_NEGATIVES = 2048
 # Columns of the outcome heads' logits: P(buy | no incentive), P(buy | incentive).
 CONTROL, TREATED = 0, 1
 
 
-def batch_loss(model: Any, data: TrainingData, batch: Pairs, max_len: int) -> Tensor:
-    """``model``: an ``IntentRanker``, or its DistributedDataParallel view under torchrun."""
-    events = torch.from_numpy(prefix_batch(data.encoded, batch, max_len))
-    intents, items = (torch.from_numpy(t) for t in prefix_targets(data, batch))
-    intent_logits, item_logits, outcome_logits = model.heads(events)
-    intent_loss = nn.functional.cross_entropy(intent_logits, intents)
-    # A sum over the valid targets: a batch without any next item must not give NaN.
-    item_loss = nn.functional.cross_entropy(
-        item_logits, items, ignore_index=IGNORE, reduction="sum"
-    ) / max(1, int((items != IGNORE).sum()))
-    loss: Tensor = intent_loss + item_loss + uplift_loss(outcome_logits, data, batch)
-    return loss
+class Sampler:
+    """Candidates of a sampled softmax, with their log inclusion chance."""
+
+    def __init__(self, item_counts: np.ndarray, generator: torch.Generator) -> None:
+        counts = torch.as_tensor(item_counts, dtype=torch.float64)
+        self.frequency = counts / counts.sum().clamp(min=1.0)
+        self.n_items = len(item_counts)
+        self.generator = generator
+
+    def candidates(self, targets: Tensor) -> Tensor:
+        """``[2, S]``: sorted candidate ids (as floats) and their log inclusion chance."""
+        real = targets[targets >= FIRST_ID]
+        uniform = torch.randint(
+            FIRST_ID, self.n_items, (UNIFORM_NEGATIVES,), generator=self.generator
+        )
+        ids = torch.unique(torch.cat([real, uniform]))
+        chance = len(real) * self.frequency[ids] + UNIFORM_NEGATIVES / self.n_items
+        return torch.stack([ids.to(torch.float64), torch.log(chance.clamp(max=1.0))]).float()
 
 
-def uplift_targets(
-    data: TrainingData, pairs: Pairs
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
-    """``(arm, purchased, mask)`` per prefix.
-
-    Only the offer prefix counts (the first ``offer_at`` events: what the shopper had done
-    when the holdout showed or withheld the incentive). Later prefixes may already hold the
-    incentive's effect, which a T-learner must not learn from; earlier ones would teach the
-    uplift of an offer shown at some later, unknown moment, and (measured) blur shoppers who
-    decide early, such as leavers, with the start of everybody else's session.
-    """
-    arm = np.zeros(len(pairs), dtype=np.int64)
-    bought = np.zeros(len(pairs), dtype=np.float32)
-    mask = np.zeros(len(pairs), dtype=np.bool_)
-    logged = data.treatments
-    for row, (s, k) in enumerate(pairs):
-        t = logged[s] if s < len(logged) else None
-        if t is not None and k == t.offer_at:
-            arm[row], bought[row], mask[row] = int(t.treated), float(t.purchased), True
-    return arm, bought, mask
-
-
-def uplift_loss(outcome_logits: Tensor, data: TrainingData, pairs: Pairs) -> Tensor:
-    """Binary cross-entropy of the head matching each prefix's logged arm, mean over masked.
-
-    A batch without logged treatment still returns a zero that depends on the heads, so that
-    every parameter gets a gradient each step (DistributedDataParallel expects that).
-    """
-    arm, bought, mask = (torch.from_numpy(a) for a in uplift_targets(data, pairs))
-    chosen = outcome_logits.gather(1, arm.unsqueeze(1)).squeeze(1)
+def batch_loss(
+    model: Any,
+    batch: WindowBatch,
+    covisit: CovisitLookup,
+    fold: Tensor,
+    sampler: Sampler | None = None,
+) -> dict[str, Tensor]:
+    """``{"intent", "item", "uplift", "total"}`` means over their targets; ``fold`` picks each
+    row's co-visitation table. ``model``: an ``IntentRanker`` or its DDP view."""
+    events = torch.from_numpy(batch.events)
+    targets = torch.from_numpy(batch.next_items)
+    candidates = None if sampler is None else sampler.candidates(targets)
+    out = model.all_positions(events, targets, candidates)
+    intents = torch.from_numpy(batch.intents)
+    intent_loss = _mean_ce(out["intent"], intents)
+    item_loss = _item_nll(out, events[..., ITEM], targets, covisit, fold)
+    arm = torch.from_numpy(batch.arm)
+    chosen = out["outcome"].gather(-1, arm.unsqueeze(-1)).squeeze(-1)
+    bought, offered = torch.from_numpy(batch.bought), torch.from_numpy(batch.offered)
     losses = nn.functional.binary_cross_entropy_with_logits(chosen, bought, reduction="none")
-    return (losses * mask).sum() / max(1, int(mask.sum()))
+    # A batch without a logged treatment still depends on the heads, so that every parameter
+    # gets a gradient each step (DistributedDataParallel expects that).
+    uplift_loss = (losses * offered).sum() / max(1, int(offered.sum()))
+    total = intent_loss + item_loss + uplift_loss
+    return {"intent": intent_loss, "item": item_loss, "uplift": uplift_loss, "total": total}
+
+
+def _mean_ce(logits: Tensor, labels: Tensor) -> Tensor:
+    flat = labels.flatten()
+    loss = nn.functional.cross_entropy(
+        logits.flatten(0, 1), flat, ignore_index=IGNORE, reduction="sum"
+    )
+    return loss / max(1, int((flat != IGNORE).sum()))
+
+
+def _item_nll(
+    out: dict[str, Tensor], items: Tensor, targets: Tensor, covisit: CovisitLookup, fold: Tensor
+) -> Tensor:
+    """Negative log-likelihood of each next item under the gated mixture of sources."""
+    valid = targets >= FIRST_ID
+    if not valid.any():
+        return out["gates"].sum() * 0.0
+    pointing = out["pointing"]  # [B, 2, L, L]
+    copy_hits = (items.unsqueeze(1) == targets.unsqueeze(2)).to(pointing.dtype)
+    p_copy = (pointing[:, COPY] * copy_hits).sum(-1)
+    links = covisit.weights(fold, items, targets)
+    p_covisit = (pointing[:, COVISIT] * links).sum(-1)
+    masses = torch.stack(
+        [
+            torch.ones_like(p_copy),
+            pointing[:, COPY].sum(-1),
+            (pointing[:, COVISIT] * covisit.mass(fold, items).unsqueeze(1)).sum(-1),
+        ],
+        dim=-1,
+    )
+    log_gates = out["gates"]
+    log_gen = out["log_generated"]
+    tiny = 1e-12
+    parts = torch.stack(
+        [
+            log_gates[..., 0][valid] + log_gen,
+            log_gates[..., 1][valid] + torch.log(p_copy[valid] + tiny),
+            log_gates[..., 2][valid] + torch.log(p_covisit[valid] + tiny),
+        ],
+        dim=-1,
+    )
+    normaliser = torch.logsumexp(log_gates[valid] + torch.log(masses[valid] + tiny), dim=-1)
+    return (normaliser - torch.logsumexp(parts, dim=-1)).mean()

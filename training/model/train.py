@@ -1,7 +1,12 @@
-"""Training: a time-based split, AdamW on intent + next-item cross-entropy, a checkpoint.
+"""Training: a time-based split, the model sized by a rule from the data, the loop of
+``training.model.fit``, a checkpoint.
 
 The held-out part is the newest sessions (by start time), the way a deployed model meets
 the future; its items and categories never enter the vocabulary.
+
+One set of defaults serves every dataset; what must follow the data's size follows it by
+``sizes_for``: a small clickstream gets a narrower, more regularised model (with little
+data a wide one memorises), and a large vocabulary fewer co-visitation neighbours per item.
 """
 
 from __future__ import annotations
@@ -16,9 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from service.cli.progress import bar as progress_bar
 from service.model.encoding import FIRST_ID, Vocabulary
 from service.schema import StoredEvent
 from training.data.adapters import AdapterError
@@ -26,7 +29,6 @@ from training.data.dataset import (
     Pairs,
     TrainingData,
     encode_sessions,
-    epoch_batches,
     fingerprint,
     prefix_batch,
     prefix_pairs,
@@ -34,32 +36,54 @@ from training.data.dataset import (
 )
 from training.data.disk_dataset import DEFAULT_CACHE_ROOT, encode_file
 from training.data.treatment import LoggedTreatment
+from training.data.windows import lengths_of
 from training.evaluation.metrics import intent_metrics
 from training.evaluation.uplift import heldout_qini
-from training.model import distributed
+from training.model import distributed, fit
 from training.model.checkpoint import CHECKPOINT_FORMAT
 from training.model.intent_ranker import IntentRanker, ModelConfig
-from training.model.loss import batch_loss
 
 POPULAR_ITEMS = 50
 
 
+SMALL_DATA_EVENTS = 100_000
+LARGE_VOCABULARY = 200_000
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 6
+    # The most passes over the data: training stops earlier when the validation loss stops
+    # improving (training.model.fit).
+    epochs: int = 30
     seed: int = 0
-    batch_size: int = 128
-    lr: float = 3e-3
-    weight_decay: float = 0.01
+    batch_size: int = 64  # windows of up to max_len events
+    lr: float = 2e-3
+    weight_decay: float = 0.05
     holdout: float = 0.2
-    # The architecture's defaults are the model's own, so the two cannot drift apart.
+    # The history the model reads (serving keeps at least this many events per visitor).
     max_len: int = ModelConfig.max_len
     top_k: int = ModelConfig.top_k
-    d_model: int = ModelConfig.d_model
+    # None: chosen by ``sizes_for`` from the training data.
+    d_model: int | None = None
     n_layers: int = ModelConfig.n_layers
-    n_heads: int = ModelConfig.n_heads
-    dropout: float = ModelConfig.dropout
+    dropout: float | None = None
+    neighbours: int | None = None
     progress: bool = True
+
+
+def sizes_for(events: int, items: int, config: TrainConfig) -> dict[str, Any]:
+    """Width, heads, dropout and co-visitation neighbours for ``events`` training events
+    over ``items`` vocabulary items, where ``config`` leaves them open."""
+    small = events < SMALL_DATA_EVENTS
+    d_model = config.d_model or (32 if small else 64)
+    return {
+        "d_model": d_model,
+        "n_heads": max(1, d_model // 16),
+        "dropout": config.dropout if config.dropout is not None else (0.3 if small else 0.1),
+        "neighbours": config.neighbours
+        if config.neighbours is not None
+        else (20 if items > LARGE_VOCABULARY else 50),
+    }
 
 
 @dataclass
@@ -145,9 +169,20 @@ def _train_encoded(
     started: float,
     extra_metrics: Callable[[IntentRanker], dict[str, float]] | None = None,
 ) -> TrainResult:
-    model = IntentRanker(_model_config(config, vocab))
-    _fit(model, train_data, config)
-    metrics = evaluate(model, train_data, heldout, config)
+    model = IntentRanker(_model_config(config, vocab, _event_count(train_data)))
+    report = fit.fit(
+        model,
+        train_data,
+        fit.FitSettings(
+            config.epochs,
+            config.batch_size,
+            config.lr,
+            config.weight_decay,
+            config.seed,
+            config.progress,
+        ),
+    )
+    metrics = evaluate(model, train_data, heldout, config) | fit.describe(report)
     if extra_metrics is not None:
         metrics |= extra_metrics(model)
     checkpoint = {
@@ -166,49 +201,19 @@ def _train_encoded(
     return TrainResult(model, checkpoint, time.perf_counter() - started)
 
 
-def _model_config(config: TrainConfig, vocab: Vocabulary) -> ModelConfig:
+def _event_count(data: TrainingData) -> int:
+    return int(lengths_of(data).sum())
+
+
+def _model_config(config: TrainConfig, vocab: Vocabulary, events: int) -> ModelConfig:
     return ModelConfig(
         item_vocab_size=vocab.item_vocab_size,
         category_vocab_size=vocab.category_vocab_size,
         max_len=config.max_len,
         top_k=min(config.top_k, len(vocab.items)),
-        d_model=config.d_model,
         n_layers=config.n_layers,
-        n_heads=config.n_heads,
-        dropout=config.dropout,
+        **sizes_for(events, len(vocab.items), config),
     )
-
-
-def _fit(model: IntentRanker, data: TrainingData, config: TrainConfig) -> None:
-    # Under torchrun each rank trains on its own shard; one process: all of them.
-    pairs = distributed.shard(prefix_pairs(data.encoded))
-    rng = np.random.default_rng(config.seed)
-    steps_per_epoch = -(-len(pairs) // config.batch_size)
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=config.lr, total_steps=max(1, steps_per_epoch * config.epochs)
-    )
-    model.train()
-    bar = progress_bar(
-        total=steps_per_epoch * config.epochs,
-        unit="batch",
-        enabled=config.progress and distributed.is_main(),
-    )
-    net = distributed.wrap(model)  # the model itself unless under torchrun
-    for epoch in range(config.epochs):
-        for batch in epoch_batches(pairs, config.batch_size, rng):
-            loss = batch_loss(net, data, batch, config.max_len)
-            optimiser.zero_grad(set_to_none=True)
-            torch.autograd.backward(loss)
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimiser.step()
-            schedule.step()
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}", refresh=False)
-            bar.update()
-    bar.close()
-    model.eval()
 
 
 @torch.no_grad()

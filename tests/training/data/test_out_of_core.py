@@ -114,7 +114,7 @@ from training.model.train import TrainConfig, train, train_from_file
 
 path, mode, cache = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 config = TrainConfig(
-    epochs=1, batch_size=1024, d_model=16, n_layers=1, n_heads=2, progress=False
+    epochs=1, batch_size=1024, d_model=16, n_layers=1, progress=False
 )
 # Sessioniser buffers far smaller than the file (the defaults hold 220k sessions): what
 # bounds the streaming path's memory; the file groups events by session, so either way

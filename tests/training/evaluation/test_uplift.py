@@ -15,9 +15,10 @@ import torch
 from service.model.encoding import Vocabulary
 from service.model.manifest import MANIFEST_FILE, MODEL_FILE, read_manifest
 from service.model.runtime import ModelRuntime
-from training.data.dataset import encode_sessions, prefix_pairs
+from training.data.dataset import encode_sessions
 from training.data.simulator import SimSession, simulate
 from training.data.treatment import logged_treatments, session_key
+from training.data.windows import lengths_of, session_windows, window_batch
 from training.evaluation.uplift import (
     ORACLE,
     PURCHASE_PROB,
@@ -29,9 +30,10 @@ from training.evaluation.uplift import (
     qini_report,
 )
 from training.model.checkpoint import save_checkpoint
+from training.model.covisit import CovisitLookup, Table
 from training.model.export import OUTPUT_NAMES, check_parity, export, parity_batch
-from training.model.intent_ranker import IntentRanker
-from training.model.loss import uplift_loss, uplift_targets
+from training.model.intent_ranker import IntentRanker, ModelConfig
+from training.model.loss import batch_loss
 from training.model.train import TrainConfig, TrainResult, train
 
 # Hand-made: two persuadables (treated, bought), one sleeping dog (untreated, bought).
@@ -123,29 +125,40 @@ def test_uplift_loss_only_on_the_logged_offer_prefix() -> None:
     assert len(sims) == 3
     logged = logged_treatments(sims[:2])  # the third session logged nothing
     events = [s.events for s in sims]
+    assert session_key(events[0]) in logged
     vocab = Vocabulary.build(e for session in events for e in session)
     data = encode_sessions(events, vocab, logged)
-    pairs = prefix_pairs(data.encoded)
-    arm, bought, mask = uplift_targets(data, pairs)
-    for row, (s, k) in enumerate(pairs):
-        assert mask[row] == (s < 2 and k == sims[s].offer_at)
-        if mask[row]:
-            assert arm[row] == sims[s].treated
-            assert bought[row] == sims[s].purchased
-    assert session_key(events[0]) in logged
-    logits = torch.zeros(len(pairs), 2, requires_grad=True)
-    loss = uplift_loss(logits, data, pairs)
+    windows = session_windows(lengths_of(data), 50)
+    batch = window_batch(data, windows, 50)
+    assert int(batch.offered.sum()) == 2
+    for row, (s, end, _) in enumerate(windows):
+        for col in np.flatnonzero(batch.offered[row]):
+            assert s < 2
+            assert end - (batch.events.shape[1] - 1 - col) == sims[s].offer_at
+            assert batch.arm[row, col] == sims[s].treated
+            assert batch.bought[row, col] == sims[s].purchased
+    torch.manual_seed(0)
+    model = IntentRanker(ModelConfig(vocab.item_vocab_size, vocab.category_vocab_size, top_k=5))
+    last = model.outcome_head[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+    n = vocab.item_vocab_size
+    lookup = CovisitLookup([Table(np.zeros((n, 1), np.int64), np.zeros((n, 1), np.float32))], n)
+    folds = torch.zeros(len(windows), dtype=torch.int64)
+    loss = batch_loss(model, batch, lookup, folds)["uplift"]
     assert loss.item() == pytest.approx(np.log(2), rel=1e-5)  # BCE at logit 0
     loss.backward()
-    assert logits.grad is not None
-    assert (logits.grad[~torch.from_numpy(mask)] == 0).all()
-    # The gradient lands only in the column of the logged arm.
-    chosen = torch.from_numpy(arm)[torch.from_numpy(mask)]
-    grads = logits.grad[torch.from_numpy(mask)]
-    assert (grads.gather(1, (1 - chosen).unsqueeze(1)) == 0).all()
-    empty = uplift_loss(logits, encode_sessions(events, vocab), pairs)
-    assert empty.item() == 0.0
-    assert empty.requires_grad
+    # The gradient reaches only the column of the logged arms.
+    arms = {int(a) for a in batch.arm[batch.offered]}
+    grad = last.bias.grad
+    assert grad is not None
+    assert all(grad[a] != 0 for a in arms)
+    assert all(grad[a] == 0 for a in {0, 1} - arms)
+    empty = window_batch(encode_sessions(events, vocab), windows, 50)
+    quiet = batch_loss(model, empty, lookup, folds)["uplift"]
+    assert quiet.item() == 0.0
+    assert quiet.requires_grad
 
 
 @pytest.fixture(scope="module")

@@ -44,8 +44,8 @@ def test_forward_shapes_dtypes_and_ranges() -> None:
     assert (items >= 2).all(), "padding (0) and unknown (1) are never recommended"
     assert (items < 60).all()
     assert (scores[:, :-1] >= scores[:, 1:]).all()
-    intent_logits, item_logits = model.logits(batch)
-    assert intent_logits.shape == (len(prefixes), len(INTENTS))
+    state, _ = model.encode(batch)
+    item_logits = model.generated_logits(state[:, -1])
     assert item_logits.shape == (len(prefixes), 60)
     assert torch.isneginf(item_logits[:, :2]).all()
 
@@ -62,9 +62,9 @@ def test_heavy_padding_gives_no_nan_and_changes_nothing() -> None:
     with torch.no_grad():
         out_alone = model(alone)
         out_padded = model(torch.from_numpy(padded))
-        hidden = model.encode(torch.from_numpy(padded))
+        hidden, _ = model.encode(torch.from_numpy(padded))
     assert not torch.isnan(hidden).any()
-    for a, b in zip(out_alone[:2], out_padded[:2], strict=True):
+    for a, b in zip(out_alone[:2] + out_alone[3:], out_padded[:2] + out_padded[3:], strict=True):
         assert not torch.isnan(b).any()
         torch.testing.assert_close(a[0], b[0], atol=1e-5, rtol=1e-5)
     assert torch.equal(out_alone[2][0], out_padded[2][0])
@@ -83,3 +83,51 @@ def test_earlier_events_matter() -> None:
 def test_top_k_cannot_exceed_real_items() -> None:
     with pytest.raises(ValueError, match="top_k"):
         tiny_model(top_k=59)
+
+
+def test_every_position_reads_as_serving_reads_its_prefix() -> None:
+    """Training reads a window's every position at once; serving reads one prefix. The
+    distance bias makes the two the same model, which is what lets every position train."""
+    model = tiny_model()
+    prefixes, _ = encoded_prefixes()
+    session = prefixes[3]
+    targets = torch.full((1, len(session)), -100)
+    with torch.no_grad():
+        out = model.all_positions(torch.from_numpy(pad_left([session], 16)), targets)
+        for k in range(1, len(session) + 1):
+            served = model(torch.from_numpy(pad_left([session[:k]], 16)))[0][0]
+            trained = torch.softmax(out["intent"][0, k - 1], dim=-1)
+            torch.testing.assert_close(trained, served, atol=1e-5, rtol=1e-5)
+
+
+def test_copy_source_puts_the_history_first() -> None:
+    """With the gate on the copy source, the visitor's own items lead the top items."""
+    model = tiny_model()
+    with torch.no_grad():
+        model.gate.weight.zero_()
+        model.gate.bias.copy_(torch.tensor([0.0, 8.0, -8.0]))
+    prefixes, _ = encoded_prefixes()
+    session = prefixes[3]
+    with torch.no_grad():
+        _, scores, items, _ = model(torch.from_numpy(pad_left([session], 16)))
+    seen = {int(i) for i in session[:, 0] if i >= 2}
+    assert seen
+    assert {int(i) for i in items[0, : len(seen)]} == seen
+    assert scores[0, : len(seen)].sum() > 0.9
+
+
+def test_covisited_items_follow_the_history() -> None:
+    model = tiny_model()
+    prefixes, _ = encoded_prefixes()
+    prefix = next(p for p in prefixes if p[-1, 0] >= 2)
+    last = int(prefix[-1, 0])
+    with torch.no_grad():
+        model.gate.weight.zero_()
+        model.gate.bias.copy_(torch.tensor([-8.0, -8.0, 8.0]))
+        model.covisit_items.zero_()
+        model.covisit_weights.zero_()
+        model.covisit_items[last, 0] = 42
+        model.covisit_weights[last, 0] = 0.9
+        _, scores, items, _ = model(torch.from_numpy(pad_left([prefix], 16)))
+    assert int(items[0, 0]) == 42
+    assert float(scores[0, 0]) > 0.9
