@@ -127,7 +127,8 @@ def _verdicts(outcomes: Sequence[Outcome]) -> list[str]:
         lines.append(
             f"| {_link(outcome)} | " + " | ".join(cells) + f" | {passed} of {len(defined)} |"
         )
-    return [*lines, "", "n/a: the data has no such label (DIGINETICA has views only).", ""]
+    undefined = "n/a: undefined on this data (no purchase among its test prefixes: views only)."
+    return [*lines, "", undefined, ""]
 
 
 def _verdict_cell(verdict: BarVerdict, found: Sequence[Difference]) -> str:
