@@ -71,10 +71,12 @@ def register(subparsers: Any) -> None:
     export.set_defaults(func=export_command)
 
     from training.data.demo_catalogue import add_parser as add_demo_catalogue
+    from training.evaluation.evaluate_all import add_parser as add_evaluate_all
     from training.evaluation.evaluate_cli import add_parser as add_evaluate
     from training.model.bench_models import add_parser as add_bench_models
 
     add_evaluate(subparsers)
+    add_evaluate_all(subparsers)
     add_bench_models(subparsers)
     add_demo_catalogue(subparsers)
 

@@ -62,7 +62,8 @@ def metrics_of(truth: Truth, scores: Scores, mask: Bools | None = None) -> dict[
         out["buy PR-AUC"] = em.average_precision(p, y)
         out["buy ROC-AUC, prefix ends in add_to_cart"] = em.auc(p[cart], y[cart])
         out["buy PR-AUC, prefix ends in add_to_cart"] = em.average_precision(p[cart], y[cart])
-        out[ECE] = em.expected_calibration_error(p, y)
+        # Calibration to a label the data never has (views-only logs) says nothing.
+        out[ECE] = em.expected_calibration_error(p, y) if y.any() else float("nan")
     if scores.top_items is not None:
         out.update(em.ranking_metrics(scores.top_items[m], truth.next_item[m], TOP_K))
     return out

@@ -48,7 +48,9 @@ from training.evaluation.comparison import (
     Truth,
     length_tables,
     metric_table,
+    metrics_of,
 )
+from training.evaluation.seeds import SeedRun, epochs_run
 from training.model.checkpoint import load_checkpoint, model_from_checkpoint
 from training.model.intent_ranker import IntentRanker
 from training.model.train import (
@@ -74,6 +76,8 @@ class Evaluation:
     model: IntentRanker | None = None
     vocab: Vocabulary | None = None
     test_sessions: list[Sequence[StoredEvent]] = field(default_factory=list)
+    # one per training seed, the first being the one scored above
+    runs: list[SeedRun] = field(default_factory=list)
 
 
 def run_evaluation(
@@ -82,39 +86,85 @@ def run_evaluation(
     config: TrainConfig,
     checkpoint: Path | None = None,
     treatments: Mapping[str, Any] | None = None,
+    seeds: int = 1,
 ) -> Evaluation:
-    """``treatments`` (logged incentive holdout, by session key) also trains uplift heads."""
+    """``treatments`` (logged incentive holdout, by session key) also trains uplift heads.
+
+    The Transformer trains ``seeds`` times (seeds ``config.seed``, ``config.seed + 1``, ...);
+    the first seed's scores feed the per-prefix tables, the plots and the bootstrap, every
+    seed's metrics feed ``Evaluation.runs``. A ``checkpoint`` is one run.
+    """
     sessions = [events for events in sessions if events]
     train_sessions, test_sessions = split_by_time(sessions, config.holdout)
     if not train_sessions or not test_sessions:
         raise ValueError(f"need sessions on both sides of the time split, got {len(sessions)}")
-    seconds: dict[str, float] = {}
-    started = time.perf_counter()
-    model, vocab, max_len = _transformer(train_sessions, config, checkpoint, treatments)
-    seconds["transformer_fit"] = time.perf_counter() - started
+    seconds: dict[str, float] = {"transformer_fit": 0.0, "transformer_score": 0.0}
+    count = 1 if checkpoint else max(1, seeds)
+    runs: list[SeedRun] = []
+    first: _Scored | None = None
+    for seed in range(config.seed, config.seed + count):
+        split = (train_sessions, test_sessions)
+        run, result = _seed(split, replace(config, seed=seed), checkpoint, treatments, seconds)
+        runs.append(run)
+        first = first or result
+    assert first is not None  # the loop runs at least once
+    fitted, test_data, pairs, truth, scored = first
+    vocab = fitted.vocab
     train_data = encode_sessions(train_sessions, vocab)
-    test_data = encode_sessions(test_sessions, vocab)
-    pairs = prefix_pairs(test_data.encoded)
-    truth = _truth(test_sessions, test_data, pairs)
-    started = time.perf_counter()
-    scores = {TRANSFORMER: _score_transformer(model, test_data, pairs, max_len, config.progress)}
-    seconds["transformer_score"] = time.perf_counter() - started
+    scores = {TRANSFORMER: scored}
     train_part, test_part = (train_sessions, train_data), (test_sessions, test_data)
     scores.update(_baselines(train_part, test_part, pairs, config.progress, seconds))
-    evaluation = Evaluation(source, truth, scores, metric_table(truth, scores), model=model)
+    evaluation = Evaluation(source, truth, scores, metric_table(truth, scores), model=fitted.model)
     evaluation.by_length, evaluation.bucket_sizes = length_tables(truth, scores)
     started = time.perf_counter()
     evaluation.intervals = difference_intervals(truth, scores, truth.session)
     seconds["bootstrap"] = time.perf_counter() - started
     evaluation.data = _describe(source, train_sessions, test_sessions, train_data, truth, vocab)
     evaluation.seconds, evaluation.test_sessions = seconds, list(test_sessions)
-    evaluation.vocab = vocab
+    evaluation.vocab, evaluation.runs = vocab, runs
     evaluation.data["Transformer"] = (
         f"checkpoint {checkpoint} (not checked against this test split)"
         if checkpoint
-        else f"trained here on the train split, {config.epochs} epochs, seed {config.seed}"
+        else f"trained here on the train split, {config.epochs} epochs, "
+        f"{len(runs)} seeds ({', '.join(str(run.seed) for run in runs)})"
     )
     return evaluation
+
+
+@dataclass
+class _Fitted:
+    model: IntentRanker
+    vocab: Vocabulary
+    max_len: int
+    epochs: int
+    seconds: float
+
+
+_Scored = tuple[_Fitted, EncodedSessions, Pairs, Truth, Scores]
+
+
+def _seed(
+    split: tuple[Sequence[Sequence[StoredEvent]], Sequence[Sequence[StoredEvent]]],
+    config: TrainConfig,
+    checkpoint: Path | None,
+    treatments: Mapping[str, Any] | None,
+    seconds: dict[str, float],
+) -> tuple[SeedRun, _Scored]:
+    """Train (or load) once with ``config.seed`` and score every test prefix."""
+    train_sessions, test_sessions = split
+    fitted = _transformer(train_sessions, config, checkpoint, treatments)
+    seconds["transformer_fit"] += fitted.seconds
+    started = time.perf_counter()
+    # Encoded with this run's vocabulary, in case training ever makes it seed-dependent.
+    test_data = encode_sessions(test_sessions, fitted.vocab)
+    pairs = prefix_pairs(test_data.encoded)
+    truth = _truth(test_sessions, test_data, pairs)
+    scored = _score_transformer(fitted.model, test_data, pairs, fitted.max_len, config.progress)
+    seconds["transformer_score"] += time.perf_counter() - started
+    # A loaded checkpoint was not fitted here: no throughput to report.
+    events = 0 if checkpoint else sum(map(len, train_sessions))
+    run = SeedRun(config.seed, metrics_of(truth, scored), fitted.seconds, events, fitted.epochs)
+    return run, (fitted, test_data, pairs, truth, scored)
 
 
 def _transformer(
@@ -122,16 +172,19 @@ def _transformer(
     config: TrainConfig,
     checkpoint: Path | None,
     treatments: Mapping[str, Any] | None,
-) -> tuple[IntentRanker, Vocabulary, int]:
+) -> _Fitted:
     if checkpoint is not None:
         saved = load_checkpoint(checkpoint)
         vocab = Vocabulary(saved["items"], saved["categories"])
-        return model_from_checkpoint(saved), vocab, int(saved["max_len"])
+        epochs = epochs_run(saved, int((saved.get("train_config") or {}).get("epochs", 0)))
+        return _Fitted(model_from_checkpoint(saved), vocab, int(saved["max_len"]), epochs, 0.0)
     # The split is done here; train() must not hold out a second time.
     once = replace(config, holdout=0.0)
     result = train(train_sessions, once, treatments) if treatments else train(train_sessions, once)
     saved = result.checkpoint
-    return result.model, Vocabulary(saved["items"], saved["categories"]), int(saved["max_len"])
+    vocab = Vocabulary(saved["items"], saved["categories"])
+    epochs = epochs_run(saved, config.epochs)
+    return _Fitted(result.model, vocab, int(saved["max_len"]), epochs, result.seconds)
 
 
 def _score_transformer(

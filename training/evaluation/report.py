@@ -34,6 +34,13 @@ from training.evaluation.comparison import (
     transformer_losses,
 )
 from training.evaluation.evaluate import Evaluation
+from training.evaluation.report_seeds import (
+    differences_section,
+    seeds_note,
+    seeds_section,
+    transformer_cells,
+    transformer_header,
+)
 
 DPI = 80
 PLOTS = ("roc.png", "calibration.png", "by_length.png")
@@ -61,10 +68,21 @@ def _cell(value: float | None) -> str:
     return "n/a" if math.isnan(value) else f"{value:.4f}"
 
 
-def _table(rows: dict[str, dict[str, float]], first: str, methods: list[str]) -> list[str]:
-    lines = [f"| {first} | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+def _table(
+    rows: dict[str, dict[str, float]],
+    first: str,
+    methods: list[str],
+    header: dict[str, str] | None = None,
+    transformer: dict[str, str] | None = None,
+) -> list[str]:
+    """``header`` renames columns; ``transformer`` (row -> text) replaces the model's cells."""
+    names = [(header or {}).get(m, m) for m in methods]
+    lines = [f"| {first} | " + " | ".join(names) + " |", "|---" * (len(methods) + 1) + "|"]
     for name, row in rows.items():
-        lines.append(f"| {name} | " + " | ".join(_cell(row.get(m)) for m in methods) + " |")
+        cells = [_cell(row.get(m)) for m in methods]
+        if transformer and name in transformer and TRANSFORMER in methods:
+            cells[methods.index(TRANSFORMER)] = transformer[name]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -76,15 +94,18 @@ def render(evaluation: Evaluation, name: str, command: str, extra: list[str]) ->
     lines += ["## Data", "", "| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in evaluation.data.items()]
     lines += ["", *_definitions(), "", "## Results on all test prefixes", ""]
-    lines += _table(evaluation.table, "metric", methods)
+    header = {TRANSFORMER: transformer_header(evaluation)}
+    lines += _table(evaluation.table, "metric", methods, header, transformer_cells(evaluation))
     lines += ["", '"-": the method has no such output; "n/a": undefined on this data.', ""]
+    lines += [*seeds_note(evaluation), *differences_section(evaluation)]
     lines += ["## By prefix length", ""]
     for metric, buckets in evaluation.by_length.items():
         sized = {f"{b} ({evaluation.bucket_sizes[b]})": row for b, row in buckets.items()}
         lines += [f"**{metric}** (prefix length, prefixes)", ""]
         lines += [*_table(sized, "length", methods), ""]
     lines += ["![ROC](roc.png) ![calibration](calibration.png)", "", "![by length](by_length.png)"]
-    lines += ["", *_losses(evaluation), "", *extra, *_machine(evaluation)]
+    lines += ["", *_losses(evaluation), "", *extra, *seeds_section(evaluation)]
+    lines += _machine(evaluation)
     return "\n".join(lines) + "\n"
 
 
@@ -123,14 +144,15 @@ def _machine(evaluation: Evaluation) -> list[str]:
     return [
         "## Machine and run time",
         "",
-        f"- CPU: {_cpu_model()}, {os.cpu_count()} logical cores, "
+        f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores, "
         f"torch threads {torch.get_num_threads()}",
         f"- {platform.platform()}, Python {platform.python_version()}, torch {torch.__version__}",
         f"- Seconds: {timings}",
+        f"- Wall time: {evaluation.seconds.get('total', math.nan):.1f}s",
     ]
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

@@ -14,6 +14,8 @@ from training.data.simulator import SimSession
 from training.data.treatment import session_key
 from training.evaluation import uplift
 from training.evaluation.evaluate import Evaluation
+from training.evaluation.fresh_uplift import FreshUplift
+from training.evaluation.fresh_uplift import markdown as fresh_markdown
 from training.evaluation.report import Section
 
 
@@ -33,5 +35,14 @@ def uplift_section(simulated: Sequence[SimSession]) -> Section:
         if len({bool(s.treated) for s in heldout}) < 2:
             return None
         return uplift.qini_report(model, heldout, out_dir, vocab)
+
+    return section
+
+
+def fresh_uplift_section(result: FreshUplift | None, model_seed: int) -> Section:
+    """The section on fresh simulated populations (fresh_uplift.py), when there are some."""
+
+    def section(evaluation: Evaluation, out_dir: Path) -> str | None:
+        return fresh_markdown(result, model_seed) if result and result.populations else None
 
     return section

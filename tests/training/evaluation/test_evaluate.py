@@ -187,6 +187,7 @@ def test_losses_list_every_baseline_win_and_respect_lower_is_better() -> None:
 def test_witryna_evaluate_writes_a_report_with_every_method(tmp_path: Path) -> None:
     out = tmp_path / "sim"
     command = [sys.executable, "-m", "service", "evaluate", "--sessions", "400", "--epochs", "1"]
+    command += ["--seeds", "1", "--populations", "1"]  # seeds: test_evaluate_all.py
     done = subprocess.run(
         [*command, "--out", str(out), "--no-progress"],
         cwd=ROOT,
