@@ -11,7 +11,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from service.cli import keys
+from service.cli import keys, models
 from service.errors import ConfigError, WitrynaError
 from service.model.manifest import current_artefact
 from service.settings import Settings
@@ -66,12 +66,6 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def publish(args: argparse.Namespace) -> int:
-    from service.model.validation import command
-
-    return command(args)
-
-
 def load_catalog(args: argparse.Namespace) -> int:
     from service.cli.catalog_file import load
 
@@ -124,13 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve_parser.set_defaults(func=serve)
 
-    publish_parser = commands.add_parser(
-        "publish", help="check an exported model and make it the one services serve"
-    )
-    publish_parser.add_argument("version", nargs="?", help="version folder (default: newest)")
-    publish_parser.add_argument("--models-dir", help="default WITRYNA_MODELS_DIR or models")
-    publish_parser.add_argument("--name", help="model name (default WITRYNA_MODEL_NAME or demo)")
-    publish_parser.set_defaults(func=publish)
+    models.add_parsers(commands)
 
     catalog_parser = commands.add_parser(
         "load-catalog", help="upsert items from a JSON or JSONL file into a running service"
