@@ -198,7 +198,7 @@ def export_command(args: argparse.Namespace) -> int:
     from training.model.export import ParityError, export
 
     models_dir = args.models_dir or Path(Settings.from_env().models_dir)
-    name = args.name or args.checkpoint.stem
+    name = export_name(args)
     try:
         artefact = export(args.checkpoint, models_dir, name, half=args.half)
     except ParityError as exc:
@@ -209,6 +209,11 @@ def export_command(args: argparse.Namespace) -> int:
     print(f"exported {name}/{artefact.name}; nothing serves it until `{publish}`", file=sys.stderr)
     print(artefact)
     return 0
+
+
+def export_name(args: argparse.Namespace) -> str:
+    """``--name``, else the checkpoint's file name: build/rees46.pt exports as rees46."""
+    return str(args.name or args.checkpoint.stem)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,13 +56,13 @@ def add_parsers(commands: Any) -> None:
         parents=[where],
         help="make a version the one services serve (an earlier version: a rollback)",
         description="Check an exported version (it loads, matches its sha256, runs once, and "
-        "knows the catalogue's items), then point CURRENT at it; running services switch to "
-        "it within WITRYNA_MODEL_POLL_S. Publishing an earlier version rolls back.",
+        "most of its items are in the catalogue), then point CURRENT at it; running services "
+        "switch to it within WITRYNA_MODEL_POLL_S. Publishing an earlier version rolls back.",
     )
     publish.add_argument("version", nargs="?", help="version folder (default: the newest)")
     publish.add_argument(
         "--redis-url",
-        help="the Redis whose catalogue the model must know (default WITRYNA_REDIS_URL; "
+        help="the Redis holding the catalogue to check against (default WITRYNA_REDIS_URL; "
         "`witryna serve` logs its private one); without one the catalogue is not checked",
     )
     publish.add_argument(
@@ -70,7 +70,7 @@ def add_parsers(commands: Any) -> None:
         type=float,
         default=DEFAULT_MIN_OVERLAP,
         metavar="PERCENT",
-        help="refuse a model when fewer of its items are in the catalogue "
+        help="refuse a model of which fewer than PERCENT%% of the items are in the catalogue "
         f"(default {DEFAULT_MIN_OVERLAP:.0f})",
     )
     publish.add_argument(
