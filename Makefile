@@ -38,9 +38,12 @@ browser: ## install Debian's Chromium, its driver and faketime for the browser t
 		$(SUDO) apt-get install -y -qq chromium chromium-driver faketime >/dev/null; }
 	@command -v chromium chromedriver faketime
 
+# It names the version services serve: the one CURRENT names, else the newest.
 model: venv ## train, export and publish the demo model when models/ has none
-	@if ls models/$(MODEL_NAME)/*/manifest.json >/dev/null 2>&1; then \
-		echo "model: $$(ls -d models/$(MODEL_NAME)/*/ | tail -n 1)"; \
+	@if [ -f models/$(MODEL_NAME)/CURRENT ]; then \
+		echo "model: models/$(MODEL_NAME)/$$(cat models/$(MODEL_NAME)/CURRENT)/ (CURRENT)"; \
+	elif ls models/$(MODEL_NAME)/*/manifest.json >/dev/null 2>&1; then \
+		echo "model: $$(ls -d models/$(MODEL_NAME)/*/ | tail -n 1) (the newest: none published)"; \
 	else \
 		$(BIN)/witryna train --out build/$(MODEL_NAME).pt && \
 		$(BIN)/witryna export build/$(MODEL_NAME).pt --models-dir models --name $(MODEL_NAME) && \

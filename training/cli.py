@@ -52,7 +52,12 @@ def register(subparsers: Any) -> None:
     train.add_argument("--sessions", type=int, default=DEFAULT_SESSIONS, help="simulated sessions")
     train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="passes over the data")
     train.add_argument("--seed", type=int, default=0, help="seed of simulation and training")
-    train.add_argument("--out", type=Path, default=Path("build/demo.pt"), help="checkpoint path")
+    train.add_argument(
+        "--out",
+        type=Path,
+        help="checkpoint path (default build/<stem of the first --data or the --events "
+        "file>.pt, or build/simulated.pt): never the demo model's checkpoint unless named",
+    )
     train.set_defaults(func=train_command)
 
     export = subparsers.add_parser(
@@ -61,8 +66,12 @@ def register(subparsers: Any) -> None:
         description="Export a checkpoint to ONNX with its manifest; refused on a parity failure.",
     )
     export.add_argument("checkpoint", type=Path, help="a checkpoint written by `train`")
-    export.add_argument("--models-dir", type=Path, default=Path("models"), help="artefact root")
-    export.add_argument("--name", default="demo", help="model name (a folder under models-dir)")
+    export.add_argument(
+        "--models-dir", type=Path, help="artefact root (default WITRYNA_MODELS_DIR or models)"
+    )
+    export.add_argument(
+        "--name", help="model name, a folder under models-dir (default: the checkpoint's stem)"
+    )
     export.add_argument(
         "--half",
         action="store_true",
@@ -149,12 +158,19 @@ def _finish(args: argparse.Namespace, result: Any) -> int:
     if not main:  # rank 0 alone writes and reports
         return 0
     result.checkpoint["world_size"] = world_size
-    save_checkpoint(result.checkpoint, args.out)
+    out = args.out or default_out(args)
+    save_checkpoint(result.checkpoint, out)
     for name, value in result.checkpoint["metrics"].items():
         print(f"{name}: {value:.4f}", file=sys.stderr)
     print(f"trained in {result.seconds:.1f}s", file=sys.stderr)
-    print(args.out)
+    print(out)
     return 0
+
+
+def default_out(args: argparse.Namespace) -> Path:
+    """A checkpoint named after its data, so that training on a file leaves the demo's alone."""
+    source = args.events if args.events is not None else (args.data or [None])[0]
+    return Path("build") / f"{source.stem if source is not None else 'simulated'}.pt"
 
 
 def _read_data(args: argparse.Namespace, progress: bool) -> tuple[list[Any], str]:
@@ -180,15 +196,26 @@ def _paths_and_format(args: argparse.Namespace) -> tuple[list[Path], str]:
 
 
 def export_command(args: argparse.Namespace) -> int:
+    from service.settings import Settings
     from training.model.export import ParityError, export
 
+    models_dir = args.models_dir or Path(Settings.from_env().models_dir)
+    name = export_name(args)
     try:
-        artefact = export(args.checkpoint, args.models_dir, args.name, half=args.half)
+        artefact = export(args.checkpoint, models_dir, name, half=args.half)
     except ParityError as exc:
         print(f"not published: {exc}", file=sys.stderr)
         return 1
+    where = f" --models-dir {args.models_dir}" if args.models_dir else ""
+    publish = f"witryna publish{where} --name {name} {artefact.name}"
+    print(f"exported {name}/{artefact.name}; nothing serves it until `{publish}`", file=sys.stderr)
     print(artefact)
     return 0
+
+
+def export_name(args: argparse.Namespace) -> str:
+    """``--name``, else the checkpoint's file name: build/rees46.pt exports as rees46."""
+    return str(args.name or args.checkpoint.stem)
 
 
 def main(argv: list[str] | None = None) -> int:

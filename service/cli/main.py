@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from service.cli import keys, start, usage
+from service.cli import keys, models, start, usage
 from service.decision import policy
 from service.errors import ConfigError, WitrynaError
 from service.model.manifest import current_artefact
@@ -73,12 +73,6 @@ def serve(args: argparse.Namespace) -> int:
         if private is not None:
             private.close()
     return 0
-
-
-def publish(args: argparse.Namespace) -> int:
-    from service.model.validation import command
-
-    return command(args)
 
 
 def load_catalog(args: argparse.Namespace) -> int:
@@ -149,13 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve_parser.set_defaults(func=serve)
 
-    publish_parser = commands.add_parser(
-        "publish", help="check an exported model and make it the one services serve"
-    )
-    publish_parser.add_argument("version", nargs="?", help="version folder (default: newest)")
-    publish_parser.add_argument("--models-dir", help="default WITRYNA_MODELS_DIR or models")
-    publish_parser.add_argument("--name", help="model name (default WITRYNA_MODEL_NAME or demo)")
-    publish_parser.set_defaults(func=publish)
+    models.add_parsers(commands)
 
     catalog_parser = commands.add_parser(
         "load-catalog", help="add or update catalogue items from a JSON or JSONL file, via the API"

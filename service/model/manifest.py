@@ -93,13 +93,19 @@ def write_manifest(artefact: Path, manifest: Manifest) -> None:
     (artefact / MANIFEST_FILE).write_bytes(msgspec.json.format(_encoder.encode(manifest)) + b"\n")
 
 
-def latest_artefact(models_dir: Path, name: str) -> Path:
-    """The newest version folder of a model; versions sort by their UTC timestamp names."""
-    root = models_dir / name
+def version_folders(root: Path) -> list[Path]:
+    """A model's complete version folders, oldest first: they sort by their UTC timestamp
+    names, and a folder holds a version once its manifest is written."""
     # Dot-folders are exports still being staged.
-    versions = sorted(
+    return sorted(
         p for p in root.glob("*") if not p.name.startswith(".") and (p / MANIFEST_FILE).is_file()
     )
+
+
+def latest_artefact(models_dir: Path, name: str) -> Path:
+    """The newest version folder of a model."""
+    root = models_dir / name
+    versions = version_folders(root)
     if not versions:
         raise ModelUnavailable(f"no model artefact under {root}; run `make model`")
     return versions[-1]

@@ -1,4 +1,6 @@
-"""`witryna publish`: check an artefact, then make it the current one with one rename.
+"""Publishing: check an artefact, then make it the current one with one rename.
+
+`witryna publish` (service/cli/models.py) adds the catalogue check.
 
 A running service polls the pointer and swaps models between requests (see
 ``Services.watch_model``), so publishing needs no restart.
@@ -6,16 +8,14 @@ A running service polls the pointer and swaps models between requests (see
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import tempfile
 from pathlib import Path
 
 from service.errors import ModelUnavailable
-from service.model.manifest import CURRENT_FILE, MODEL_FILE, latest_artefact
+from service.model.manifest import CURRENT_FILE, MODEL_FILE
 from service.model.runtime import ModelRuntime
-from service.settings import Settings
 
 
 def validate(artefact: Path, threads: int = 1, device: str = "cpu") -> ModelRuntime:
@@ -35,21 +35,16 @@ def validate(artefact: Path, threads: int = 1, device: str = "cpu") -> ModelRunt
 
 def publish(models_dir: Path, name: str, version: str) -> Path:
     """Point ``models_dir/name/CURRENT`` at ``version`` once it validates."""
+    validate(models_dir / name / version)
+    return switch(models_dir, name, version)
+
+
+def switch(models_dir: Path, name: str, version: str) -> Path:
+    """Point ``models_dir/name/CURRENT`` at ``version`` in one rename: no reader sees half."""
     artefact = models_dir / name / version
-    validate(artefact)
     fd, tmp = tempfile.mkstemp(prefix=".CURRENT-", dir=artefact.parent)
     with os.fdopen(fd, "w") as pointer:
         pointer.write(f"{version}\n")
     os.chmod(tmp, 0o644)
     os.replace(tmp, artefact.parent / CURRENT_FILE)
     return artefact
-
-
-def command(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    models_dir = Path(args.models_dir or settings.models_dir)
-    name = args.name or settings.model_name
-    version = args.version or latest_artefact(models_dir, name).name
-    artefact = publish(models_dir, name, version)
-    print(f"published {name}/{version} ({artefact})")
-    return 0

@@ -32,7 +32,15 @@ def commands(help_text: str) -> set[str]:
     return set(re.findall(r"^    (\S+)", help_text, flags=re.MULTILINE))
 
 
-SERVICE_COMMANDS = {"serve", "publish", "load-catalog", "export-events", "keys", "reindex-logs"}
+SERVICE_COMMANDS = {
+    "serve",
+    "publish",
+    "models",
+    "load-catalog",
+    "export-events",
+    "keys",
+    "reindex-logs",
+}
 
 
 def test_the_service_commands_remain_where_only_service_is_installed(tmp_path: Path) -> None:
