@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_SESSIONS = 4000
-DEFAULT_EPOCHS = 7
+DEFAULT_EPOCHS = 20
 
 
 def register(subparsers: Any) -> None:
@@ -50,7 +50,13 @@ def register(subparsers: Any) -> None:
         help="where encoded data is memory-mapped from (reused while the file is unchanged)",
     )
     train.add_argument("--sessions", type=int, default=DEFAULT_SESSIONS, help="simulated sessions")
-    train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="passes over the data")
+    train.add_argument(
+        "--epochs",
+        type=int,
+        default=DEFAULT_EPOCHS,
+        help="the most passes over the data (%(default)s); training stops earlier when the "
+        "validation loss stops improving",
+    )
     train.add_argument("--seed", type=int, default=0, help="seed of simulation and training")
     train.add_argument(
         "--out",
