@@ -67,6 +67,7 @@ def compare(
             batcher.close()
         results.append({
             "items": len(runtime.vocab.items),
+            "history": runtime.max_len,
             "provider": runtime.provider,
             "unbatched_per_s": rates["unbatched"],
             "batched_per_s": rates["batched"],
@@ -77,12 +78,14 @@ def compare(
 
 def table(results: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| catalogue items | provider | unbatched rows/s | micro-batched rows/s (≤32) | ratio |",
-        "|---|---|---|---|---|",
+        "| catalogue items | history | provider | unbatched rows/s | micro-batched rows/s (≤32) "
+        "| ratio |",
+        "|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r['items']:,} | {r.get('provider', CPU)} | {r['unbatched_per_s']:.0f} "
+            f"| {r['items']:,} | {r.get('history', 50)} | {r.get('provider', CPU)} "
+            f"| {r['unbatched_per_s']:.0f} "
             f"| {r['batched_per_s']:.0f} | {r['ratio']:.2f}x |"
         )
     return lines

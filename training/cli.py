@@ -51,6 +51,15 @@ def register(subparsers: Any) -> None:
     )
     train.add_argument("--sessions", type=int, default=DEFAULT_SESSIONS, help="simulated sessions")
     train.add_argument(
+        "--max-len",
+        type=int,
+        default=50,
+        choices=range(2, 1001),
+        metavar="N",
+        help="events of history the model reads (%(default)s; shops with long sessions may "
+        "want 200): serving keeps WITRYNA_HISTORY_LEN events, set it at least this high",
+    )
+    train.add_argument(
         "--epochs",
         type=int,
         default=DEFAULT_EPOCHS,
@@ -135,7 +144,7 @@ def train_command(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace) -> Any:
     from training.model.train import TrainConfig
 
-    return TrainConfig(epochs=args.epochs, seed=args.seed)
+    return TrainConfig(epochs=args.epochs, seed=args.seed, max_len=args.max_len)
 
 
 def _train_from_file(args: argparse.Namespace) -> Any:

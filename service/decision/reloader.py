@@ -45,6 +45,14 @@ class Reloader:
     def _load(self, artefact: Path) -> Decider:
         s = self.settings
         runtime = validate(artefact, s.ort_threads, s.device)
+        if s.history_len < runtime.max_len:
+            log.warning(
+                "the model reads %d events but WITRYNA_HISTORY_LEN keeps %d: it sees less "
+                "than it was trained on; set WITRYNA_HISTORY_LEN=%d",
+                runtime.max_len,
+                s.history_len,
+                runtime.max_len,
+            )
         inline = s.inference_thread == "off" or (
             s.inference_thread == "auto" and runtime.provider == CPU
         )
