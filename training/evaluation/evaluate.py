@@ -55,6 +55,7 @@ from training.model.checkpoint import load_checkpoint, model_from_checkpoint
 from training.model.intent_ranker import IntentRanker
 from training.model.train import (
     TrainConfig,
+    closed_sessions,
     predict,
     split_by_time,
     train,
@@ -95,7 +96,8 @@ def run_evaluation(
     seed's metrics feed ``Evaluation.runs``. A ``checkpoint`` is one run.
     """
     sessions = [events for events in sessions if events]
-    train_sessions, test_sessions = split_by_time(sessions, config.holdout)
+    closed = closed_sessions(sessions)
+    train_sessions, test_sessions = split_by_time(closed, config.holdout)
     if not train_sessions or not test_sessions:
         raise ValueError(f"need sessions on both sides of the time split, got {len(sessions)}")
     seconds: dict[str, float] = {"transformer_fit": 0.0, "transformer_score": 0.0}
@@ -120,6 +122,9 @@ def run_evaluation(
     evaluation.intervals = difference_intervals(truth, scores, truth.session)
     seconds["bootstrap"] = time.perf_counter() - started
     evaluation.data = _describe(source, train_sessions, test_sessions, train_data, truth, vocab)
+    evaluation.data["sessions still open when the data ends (left out: labels unknown)"] = len(
+        sessions
+    ) - len(closed)
     evaluation.seconds, evaluation.test_sessions = seconds, list(test_sessions)
     evaluation.vocab, evaluation.runs = vocab, runs
     evaluation.data["Transformer"] = (

@@ -111,7 +111,9 @@ def render(evaluation: Evaluation, name: str, command: str, extra: list[str]) ->
 
 def _definitions() -> list[str]:
     return [
-        "Sessions are split by start time: the oldest go to training, the newest to test. "
+        "Sessions still open when the data ends (their last event within 30 minutes of the "
+        "data's last) are left out, as what they did next is unknown. The rest are split by "
+        "start time: the oldest go to training, the newest to test. "
         "The Transformer and every baseline learn from the same training sessions and are "
         "scored on every prefix of every test session. Label *buy*: a purchase follows the "
         "prefix in the same session. Next item: the first later event naming an item, scored "

@@ -35,6 +35,7 @@ from training.data.dataset import (
     prefix_targets,
 )
 from training.data.disk_dataset import DEFAULT_CACHE_ROOT, encode_file
+from training.data.events_jsonl import SESSION_GAP_S
 from training.data.treatment import LoggedTreatment
 from training.data.windows import lengths_of
 from training.evaluation.metrics import intent_metrics
@@ -106,6 +107,20 @@ def split_by_time(
     ordered = sorted(sessions, key=lambda events: events[0].ts or 0.0)
     cut = len(ordered) - round(len(ordered) * holdout)
     return ordered[:cut], ordered[cut:]
+
+
+def closed_sessions(
+    sessions: Sequence[Sequence[StoredEvent]], gap_s: float = SESSION_GAP_S
+) -> list[Sequence[StoredEvent]]:
+    """The sessions that had ended when the data did: a session whose last event lies within
+    one session gap of the data's last event may have gone on (to a purchase, say) after
+    the export was cut, so its labels are unknown. Exports of a time window all have such a
+    tail, and it holds the newest sessions, which a time split puts in the test."""
+    sessions = [events for events in sessions if events]
+    if not sessions:
+        return []
+    end = max(events[-1].ts or 0.0 for events in sessions)
+    return [events for events in sessions if (events[-1].ts or 0.0) <= end - gap_s]
 
 
 def train(

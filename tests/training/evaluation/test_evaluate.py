@@ -263,3 +263,18 @@ def test_recent_items_lists_the_prefix_items_newest_first() -> None:
     # Prefix of 5 events: 4, 2, unknown, 4, 3 -> 3, 4, 2; then popular items not yet listed.
     assert recent_items(encoded, 5, popular, top=5).tolist() == [3, 4, 2, 5, 6]
     assert recent_items(encoded, 1, popular, top=3).tolist() == [4, 2, 3]
+
+
+def test_sessions_still_open_when_the_data_ends_are_left_out() -> None:
+    from service.schema import StoredEvent
+    from training.model.train import closed_sessions
+
+    def session(*stamps: float) -> list[StoredEvent]:
+        return [
+            StoredEvent(visitor_id="v", type="product_view", item_id="a", ts=ts) for ts in stamps
+        ]
+
+    done, late, last = session(0.0, 60.0), session(100.0, 9000.0), session(9500.0, 10_000.0)
+    # `late` ended 1,000 s before the data: within the 30-minute gap, it may have gone on.
+    assert closed_sessions([done, late, last, []]) == [done]
+    assert closed_sessions([done, late, last], gap_s=900.0) == [done, late]
