@@ -66,6 +66,7 @@ def compare(
             rates[label] = asyncio.run(_throughput(batcher, sequences, seconds))
             batcher.close()
         results.append({
+            "model": root.name,
             "items": len(runtime.vocab.items),
             "history": runtime.max_len,
             "provider": runtime.provider,
@@ -78,13 +79,14 @@ def compare(
 
 def table(results: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| catalogue items | history | provider | unbatched rows/s | micro-batched rows/s (≤32) "
-        "| ratio |",
-        "|---|---|---|---|---|---|",
+        "| model | catalogue items | history | provider | unbatched rows/s "
+        "| micro-batched rows/s (≤32) | ratio |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r['items']:,} | {r.get('history', 50)} | {r.get('provider', CPU)} "
+            f"| {r.get('model', '')} | {r['items']:,} | {r.get('history', 50)} "
+            f"| {r.get('provider', CPU)} "
             f"| {r['unbatched_per_s']:.0f} "
             f"| {r['batched_per_s']:.0f} | {r['ratio']:.2f}x |"
         )
