@@ -30,7 +30,14 @@ def session_resamples(session: Ints, n: int, seed: int = 0) -> Iterator[Ints]:
 
 
 def _take_truth(truth: Truth, rows: Ints) -> Truth:
-    return Truth(truth.buy[rows], truth.after_cart[rows], truth.next_item[rows], truth.length[rows])
+    labelled = None if truth.labelled is None else truth.labelled[rows]
+    return Truth(
+        truth.buy[rows],
+        truth.after_cart[rows],
+        truth.next_item[rows],
+        truth.length[rows],
+        labelled=labelled,
+    )
 
 
 def _take_scores(scores: Scores, rows: Ints) -> Scores:

@@ -44,6 +44,9 @@ class Truth:
     next_item: npt.NDArray[np.int64]
     length: npt.NDArray[np.int64]
     session: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    # Whose buy label is known: False where the session may have gone on after the data
+    # ends (``training.model.train.open_at_end``); None: all.
+    labelled: Bools | None = None
 
 
 @dataclass
@@ -57,7 +60,8 @@ def metrics_of(truth: Truth, scores: Scores, mask: Bools | None = None) -> dict[
     m = np.ones(len(truth.buy), dtype=bool) if mask is None else mask
     out: dict[str, float] = {}
     if scores.p_buy is not None:
-        p, y, cart = scores.p_buy[m], truth.buy[m], truth.after_cart[m]
+        known = m if truth.labelled is None else m & truth.labelled
+        p, y, cart = scores.p_buy[known], truth.buy[known], truth.after_cart[known]
         out["buy ROC-AUC"] = em.auc(p, y)
         out["buy PR-AUC"] = em.average_precision(p, y)
         out["buy ROC-AUC, prefix ends in add_to_cart"] = em.auc(p[cart], y[cart])

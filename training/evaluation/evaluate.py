@@ -55,7 +55,8 @@ from training.model.checkpoint import load_checkpoint, model_from_checkpoint
 from training.model.intent_ranker import IntentRanker
 from training.model.train import (
     TrainConfig,
-    closed_sessions,
+    data_end,
+    open_at_end,
     predict,
     split_by_time,
     train,
@@ -96,8 +97,7 @@ def run_evaluation(
     seed's metrics feed ``Evaluation.runs``. A ``checkpoint`` is one run.
     """
     sessions = [events for events in sessions if events]
-    closed = closed_sessions(sessions)
-    train_sessions, test_sessions = split_by_time(closed, config.holdout)
+    train_sessions, test_sessions = split_by_time(sessions, config.holdout)
     if not train_sessions or not test_sessions:
         raise ValueError(f"need sessions on both sides of the time split, got {len(sessions)}")
     seconds: dict[str, float] = {"transformer_fit": 0.0, "transformer_score": 0.0}
@@ -122,9 +122,9 @@ def run_evaluation(
     evaluation.intervals = difference_intervals(truth, scores, truth.session)
     seconds["bootstrap"] = time.perf_counter() - started
     evaluation.data = _describe(source, train_sessions, test_sessions, train_data, truth, vocab)
-    evaluation.data["sessions still open when the data ends (left out: labels unknown)"] = len(
-        sessions
-    ) - len(closed)
+    evaluation.data["test sessions maybe still open when the data ends (no buy label)"] = int(
+        open_at_end(test_sessions, data_end(sessions)).sum()
+    )
     evaluation.seconds, evaluation.test_sessions = seconds, list(test_sessions)
     evaluation.vocab, evaluation.runs = vocab, runs
     evaluation.data["Transformer"] = (
@@ -163,7 +163,8 @@ def _seed(
     # Encoded with this run's vocabulary, in case training ever makes it seed-dependent.
     test_data = encode_sessions(test_sessions, fitted.vocab)
     pairs = prefix_pairs(test_data.encoded)
-    truth = _truth(test_sessions, test_data, pairs)
+    end = max(data_end(train_sessions), data_end(test_sessions))
+    truth = _truth(test_sessions, test_data, pairs, end)
     scored = _score_transformer(fitted.model, test_data, pairs, fitted.max_len, config.progress)
     seconds["transformer_score"] += time.perf_counter() - started
     # A loaded checkpoint was not fitted here: no throughput to report.
@@ -247,11 +248,14 @@ def _baselines(
     }
 
 
-def _truth(sessions: Sequence[Sequence[StoredEvent]], data: EncodedSessions, pairs: Pairs) -> Truth:
+def _truth(
+    sessions: Sequence[Sequence[StoredEvent]], data: EncodedSessions, pairs: Pairs, end: float
+) -> Truth:
     intents, next_items = prefix_targets(data, pairs)
     after_cart = np.array([sessions[s][k - 1].type == "add_to_cart" for s, k in pairs], dtype=bool)
     buy, length, session = intents == BUY, pairs[:, 1].copy(), pairs[:, 0].copy()
-    return Truth(buy, after_cart.reshape(-1), next_items, length, session)
+    labelled = ~open_at_end(sessions, end)[session]
+    return Truth(buy, after_cart.reshape(-1), next_items, length, session, labelled)
 
 
 def _describe(

@@ -76,9 +76,9 @@ def size_problem(sessions: Sequence[Sequence[Any]], holdout: float) -> str | Non
     from service.model.encoding import Vocabulary
     from training.data.dataset import encode_sessions, prefix_pairs, prefix_targets
     from training.data.labels import IGNORE
-    from training.model.train import closed_sessions, split_by_time
+    from training.model.train import split_by_time
 
-    train_sessions, test_sessions = split_by_time(closed_sessions(sessions), holdout)
+    train_sessions, test_sessions = split_by_time([s for s in sessions if s], holdout)
     if not train_sessions or not test_sessions:
         return f"{len(sessions)} sessions: none left on one side of the time split"
     vocab = Vocabulary.build(event for events in train_sessions for event in events)

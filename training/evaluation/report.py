@@ -111,13 +111,14 @@ def render(evaluation: Evaluation, name: str, command: str, extra: list[str]) ->
 
 def _definitions() -> list[str]:
     return [
-        "Sessions still open when the data ends (their last event within 30 minutes of the "
-        "data's last) are left out, as what they did next is unknown. The rest are split by "
-        "start time: the oldest go to training, the newest to test. "
+        "Sessions are split by start time: the oldest go to training, the newest to test. "
         "The Transformer and every baseline learn from the same training sessions and are "
         "scored on every prefix of every test session. Label *buy*: a purchase follows the "
-        "prefix in the same session. Next item: the first later event naming an item, scored "
-        f"only where that item is in the training vocabulary. Top-{TOP_K} lists throughout. "
+        "prefix in the same session; the buy metrics leave out the test sessions that may have "
+        "gone on after the data ends (last event within 30 minutes of the data's last), "
+        "whose purchases the data cannot show. Next item: the first later event naming an "
+        f"item, scored only where that item is in the training vocabulary. Top-{TOP_K} lists "
+        "throughout. "
         f"{POPULARITY}: the {TOP_K} most frequent training items. {RECENT}: the prefix's "
         f"own items, most recent first, topped up with popular items. {SKNN}: cosine similarity "
         "of item sets against training sessions, 100 neighbours, summed similarity per item, "

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from service.model.encoding import FIRST_ID, Vocabulary
@@ -109,18 +110,21 @@ def split_by_time(
     return ordered[:cut], ordered[cut:]
 
 
-def closed_sessions(
-    sessions: Sequence[Sequence[StoredEvent]], gap_s: float = SESSION_GAP_S
-) -> list[Sequence[StoredEvent]]:
-    """The sessions that had ended when the data did: a session whose last event lies within
-    one session gap of the data's last event may have gone on (to a purchase, say) after
-    the export was cut, so its labels are unknown. Exports of a time window all have such a
-    tail, and it holds the newest sessions, which a time split puts in the test."""
-    sessions = [events for events in sessions if events]
-    if not sessions:
-        return []
-    end = max(events[-1].ts or 0.0 for events in sessions)
-    return [events for events in sessions if (events[-1].ts or 0.0) <= end - gap_s]
+def data_end(sessions: Sequence[Sequence[StoredEvent]]) -> float:
+    """The time of the data's last event."""
+    return max(((events[-1].ts or 0.0) for events in sessions if events), default=0.0)
+
+
+def open_at_end(
+    sessions: Sequence[Sequence[StoredEvent]], end: float, gap_s: float = SESSION_GAP_S
+) -> npt.NDArray[np.bool_]:
+    """Per session: may it have gone on after the data ends at ``end``? A session whose last
+    event lies within one session gap of the end may have gone on (to a purchase, say) after
+    the export was cut, so what follows its prefixes is unknown. Exports of a time window all
+    have such a tail, and it holds the newest sessions, which a time split puts in the test."""
+    last = np.array([(events[-1].ts or 0.0) if events else 0.0 for events in sessions])
+    flags: npt.NDArray[np.bool_] = last > end - gap_s
+    return flags
 
 
 def train(

@@ -265,16 +265,29 @@ def test_recent_items_lists_the_prefix_items_newest_first() -> None:
     assert recent_items(encoded, 1, popular, top=3).tolist() == [4, 2, 3]
 
 
-def test_sessions_still_open_when_the_data_ends_are_left_out() -> None:
+def test_sessions_that_may_go_on_after_the_data_ends_have_no_buy_label() -> None:
     from service.schema import StoredEvent
-    from training.model.train import closed_sessions
+    from training.evaluation.comparison import Scores, Truth, metrics_of
+    from training.model.train import data_end, open_at_end
 
     def session(*stamps: float) -> list[StoredEvent]:
-        return [
-            StoredEvent(visitor_id="v", type="product_view", item_id="a", ts=ts) for ts in stamps
-        ]
+        return [StoredEvent(visitor_id="v", type="product_view", ts=ts) for ts in stamps]
 
     done, late, last = session(0.0, 60.0), session(100.0, 9000.0), session(9500.0, 10_000.0)
+    sessions = [done, late, last]
+    assert data_end(sessions) == 10_000.0
     # `late` ended 1,000 s before the data: within the 30-minute gap, it may have gone on.
-    assert closed_sessions([done, late, last, []]) == [done]
-    assert closed_sessions([done, late, last], gap_s=900.0) == [done, late]
+    assert open_at_end(sessions, 10_000.0).tolist() == [False, True, True]
+    assert open_at_end(sessions, 10_000.0, gap_s=900.0).tolist() == [False, False, True]
+    # A buy metric reads only the labelled prefixes; the ranking reads every one.
+    truth = Truth(
+        buy=np.array([True, False, False, True]),
+        after_cart=np.zeros(4, dtype=bool),
+        next_item=np.array([5, 5, 5, 5]),
+        length=np.ones(4, dtype=np.int64),
+        labelled=np.array([True, True, False, False]),
+    )
+    scores = Scores(np.array([0.9, 0.1, 0.99, 0.0]), np.full((4, 20), 5))
+    measured = metrics_of(truth, scores)
+    assert measured["buy ROC-AUC"] == 1.0  # the unlabelled pair, which is inverted, is left out
+    assert measured["Recall@20"] == 1.0
