@@ -66,6 +66,7 @@ class WindowBatch:
     arm: Ints  # [B, L] logged treatment arm at the offer prefix
     bought: npt.NDArray[np.float32]  # [B, L]
     offered: npt.NDArray[np.bool_]  # [B, L] the offer prefix of a logged treatment
+    items: Ints  # [B, L] the input's items before item dropout: what the copy source sees
 
 
 def window_batch(
@@ -75,7 +76,9 @@ def window_batch(
     item_dropout: float = 0.0,
     rng: np.random.Generator | None = None,
 ) -> WindowBatch:
-    """``item_dropout``: the share of input items hidden as "unknown" (targets stay)."""
+    """``item_dropout``: the share of input items hidden as "unknown" from the encoder
+    (targets stay, and the copy and co-visitation sources still see every item: serving
+    hides none, and a source that cannot reach its item would learn to be trusted less)."""
     starts = np.maximum(0, windows[:, 1] - max_len)
     rows = [data.encoded[s][a:e] for (s, e, _), a in zip(windows, starts, strict=True)]
     events = pad_left(rows, max_len)
@@ -96,7 +99,9 @@ def window_batch(
             col = length - (end - logged.offer_at) - 1
             arm[row, col], bought[row, col] = int(logged.treated), float(logged.purchased)
             offered[row, col] = True
+    items = events[..., 0].copy()
     if item_dropout > 0 and rng is not None:
         hide = (rng.random(shape) < item_dropout) & (events[..., 0] > UNKNOWN)
         events[..., 0][hide] = UNKNOWN
-    return WindowBatch(events, intents, next_items, windows[:, 0].copy(), arm, bought, offered)
+    sessions = windows[:, 0].copy()
+    return WindowBatch(events, intents, next_items, sessions, arm, bought, offered, items)

@@ -209,15 +209,22 @@ class IntentRanker(nn.Module):
         return scores, total
 
     def all_positions(
-        self, events: Tensor, targets: Tensor, candidates: Tensor | None = None
+        self,
+        events: Tensor,
+        targets: Tensor,
+        candidates: Tensor | None = None,
+        items: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """What the training loss reads, at every position (``training.model.loss``).
 
         ``log_generated``: the generated log probability of each next item (the positions
         where ``targets`` is a real item, in row order), over every item or, given
-        ``candidates [2, S]`` (ids, log inclusion chance), over those (a sampled softmax)."""
+        ``candidates [2, S]`` (ids, log inclusion chance), over those (a sampled softmax).
+        ``items``: the history's items as the pointer sources see them (by default the
+        input's; training hides some from the encoder only)."""
         state, embedded = self.encode(events, queries=events.shape[1])
         wide = wide_features(events)
+        seen = events[..., ITEM] if items is None else items
         valid = targets >= encoding.FIRST_ID
         hidden, wanted = state[valid], targets[valid]
         if candidates is None:
@@ -232,7 +239,7 @@ class IntentRanker(nn.Module):
         return {
             "intent": self.intent_logits(state, wide),
             "outcome": self.outcome_logits(state, wide),
-            "pointing": self.pointer(state, embedded, events[..., ITEM]),
+            "pointing": self.pointer(state, embedded, seen),
             "gates": self.gates(state, wide),
             "log_generated": log_generated.squeeze(1),
         }

@@ -22,7 +22,6 @@ from training.data.labels import IGNORE
 from training.data.windows import WindowBatch
 from training.model.covisit import CovisitLookup
 from training.model.intent_ranker import COPY, COVISIT
-from training.model.layers import ITEM
 
 FULL_SOFTMAX_ITEMS = 20_000
 UNIFORM_NEGATIVES = 2048
@@ -62,10 +61,11 @@ def batch_loss(
     events = torch.from_numpy(batch.events)
     targets = torch.from_numpy(batch.next_items)
     candidates = None if sampler is None else sampler.candidates(targets)
-    out = model.all_positions(events, targets, candidates)
+    items = torch.from_numpy(batch.items)
+    out = model.all_positions(events, targets, candidates, items)
     intents = torch.from_numpy(batch.intents)
     intent_loss = _mean_ce(out["intent"], intents)
-    item_loss = _item_nll(out, events[..., ITEM], targets, covisit, fold)
+    item_loss = _item_nll(out, items, targets, covisit, fold)
     arm = torch.from_numpy(batch.arm)
     chosen = out["outcome"].gather(-1, arm.unsqueeze(-1)).squeeze(-1)
     bought, offered = torch.from_numpy(batch.bought), torch.from_numpy(batch.offered)

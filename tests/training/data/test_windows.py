@@ -54,7 +54,7 @@ def test_a_batch_holds_each_prefix_target_where_serving_ends_it() -> None:
     assert int(batch.offered.sum()) == sum(t is not None for t in data.treatments)
 
 
-def test_item_dropout_hides_items_from_the_input_only() -> None:
+def test_item_dropout_hides_items_from_the_encoder_only() -> None:
     sessions = [s.events for s in simulate(30, seed=5)]
     vocab = Vocabulary.build(e for events in sessions for e in events)
     data = encode_sessions(sessions, vocab)
@@ -66,6 +66,7 @@ def test_item_dropout_hides_items_from_the_input_only() -> None:
     share = hidden.sum() / (plain.events[..., 0] > UNKNOWN).sum()
     assert 0.4 < share < 0.6
     assert (dropped.next_items == plain.next_items).all()
+    assert (dropped.items == plain.events[..., 0]).all(), "the copy source still sees them"
     assert (dropped.events[..., 1:] == plain.events[..., 1:]).all()
 
 
