@@ -44,25 +44,50 @@ def event(http: httpx.Client, visitor: str, kind: str, item: str, ts: float) -> 
     assert http.post("/v1/events", json={"events": [sent]}).status_code == 202
 
 
-def likely_buyer(decision: dict[str, Any]) -> bool:
-    intent = decision["intent"]
-    return bool(intent["label"] == "buy" and intent["probabilities"]["buy"] >= 0.6)
+EXPRESS = 'name = "checkout_express"'
+
+
+@pytest.fixture(scope="module")
+def eager(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Any]:
+    """A service whose checkout_express asks nothing but the cart: whatever the model reads
+    of a visitor, only the cart rule keeps the cart copy from an empty cart."""
+    block = DEFAULT.split(EXPRESS, 1)[1].split("[[", 1)[0]
+    assert 'intents = ["buy"]' in block
+    eager_block = block.replace('intents = ["buy"]\n', "").replace(
+        "buy_prob = [0.85, 1.0]", "buy_prob = [0.0, 1.0]"
+    )
+    assert eager_block != block
+    text = DEFAULT.replace(EXPRESS + block, EXPRESS + eager_block)
+    parse(text, "eager.toml")
+    path: Path = tmp_path_factory.mktemp("policy") / "eager.toml"
+    path.write_text(text)
+    env = {**SERVICE_ENV, "WITRYNA_POLICY_PATH": str(path)}
+    with (
+        Service(redis_server.url, **env) as service,
+        httpx.Client(headers=SECRET, base_url=service.url) as http,
+    ):
+        yield http
 
 
 @on_one_redis
 def test_a_new_visitor_whose_first_page_is_a_product_is_not_told_the_cart_is_saved(
-    http: httpx.Client, stocked: list[str]
+    http: httpx.Client, stocked: list[str], eager: httpx.Client
 ) -> None:
-    decisions = []
+    heroes: dict[str, set[str]] = {"default": set(), "eager": set()}
     for hour in range(0, 24, 3):
         for item, visitor in zip(ITEMS, visitors(f"v-first-{hour}", len(ITEMS)), strict=True):
             ts = TUESDAY_2PM + (hour - 14) * 3600
-            decisions.append(page(http, visitor, ts, type="product", item_id=item))
-    heroes = {d["slots"]["hero"]["variant"] for d in decisions}
-    print(f"heroes {heroes}, likely buyers {sum(map(likely_buyer, decisions))}")
-    # The visitors of the issue: read as buyers, with nothing in the cart.
-    assert any(likely_buyer(d) for d in decisions)
-    assert "checkout_express" not in heroes
+            for name, client in (("default", http), ("eager", eager)):
+                decided = page(client, f"{visitor}-{name}", ts, type="product", item_id=item)
+                heroes[name].add(decided["slots"]["hero"]["variant"])
+    print(f"heroes {heroes}")
+    assert "checkout_express" not in heroes["default"]
+    assert "checkout_express" not in heroes["eager"], "the cart rule alone keeps it away"
+    # The eager policy shows it to anyone with something in the cart.
+    (carted,) = visitors("v-eager-carted", 1)
+    event(eager, carted, "add_to_cart", ITEMS[0], TUESDAY_2PM)
+    shown = page(eager, carted, TUESDAY_2PM + 5, type="cart")["slots"]["hero"]
+    assert shown["variant"] == "checkout_express"
 
 
 @on_one_redis

@@ -48,9 +48,9 @@ def test_the_default_policy_loads_and_covers_every_page_type() -> None:
             "shop.toml:33: experiments[0].arms: shares must add up to 1",
         ),
         (
-            "buy_prob = [0.0, 0.7]   #",
-            "buy_prob = [0.9, 0.7]   #",
-            "shop.toml:63: slots.offer.variants[0].buy_prob: low is above high",
+            "buy_prob = [0.0, 0.8]",
+            "buy_prob = [0.9, 0.8]",
+            "shop.toml:46: slots.hero.variants[1].buy_prob: low is above high",
         ),
         (
             'intents = ["buy"]',
@@ -148,7 +148,7 @@ def test_an_edited_policy_is_followed_and_a_broken_one_is_refused(
     assert served.get("/readyz").json()["policy_version"] == "default-1"
     edited = policy_file.read_text().replace('version = "default-1"', 'version = "one-hero"')
     unconditional = 'name = "only_hero"'
-    conditions = 'cart_items = [1, inf]\nintents = ["buy"]\nbuy_prob = [0.6, 1.0]'
+    conditions = 'cart_items = [1, inf]\nintents = ["buy"]\nbuy_prob = [0.8, 1.0]'
     assert conditions in edited
     edited = edited.replace(conditions, "").replace('name = "checkout_express"', unconditional)
     edited = edited.replace("priority = 30", "priority = 99")
