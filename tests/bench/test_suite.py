@@ -81,7 +81,9 @@ def test_bench_inference_compares_batching_on_the_configured_device(
     (row,) = figures["inference"]
     assert row["provider"] == "CPUExecutionProvider"
     assert row["ratio"] == row["batched_per_s"] / row["unbatched_per_s"] > 0
-    assert f"| {row['items']:,} | CPUExecutionProvider |" in result.stdout
+    assert row["model"] == "demo"
+    assert row["history"] == 50
+    assert f"| demo | {row['items']:,} | 50 | CPUExecutionProvider |" in result.stdout
 
 
 def test_bench_measures_the_site_key_against_no_auth_in_one_run(

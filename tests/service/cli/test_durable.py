@@ -17,7 +17,7 @@ import redis
 from service.storage.keys import HOUSEKEEPING, erased_key, field_key
 from service.storage.log_writer import LOG_INTERVAL_S
 from service.storage.server import RedisServer
-from tests._support.stack import ROOT, SECRET, Service
+from tests._support.stack import ROOT, SECRET, Service, wait_for
 from tests.service.cli.test_serve import redis_children
 
 EXPERIMENT = "cart-incentive"
@@ -131,6 +131,8 @@ def test_an_external_redis_with_aof_killed_outright_keeps_everything(tmp_path: P
         with redis.Redis.from_url(server.url) as client:
             assert stored(client) == kept
         assert_written(before, kept)
+        # The breaker closes after three good probes; a busy machine takes a while.
+        wait_for(lambda: httpx.get(f"{service.url}/readyz").status_code == 200)
         assert read_back(service.url) == before
 
 
