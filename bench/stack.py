@@ -99,7 +99,8 @@ def local_stack(settings: Settings, guarded: bool = True) -> Iterator[LocalStack
             yield LocalStack(url, redis.pid, keys)
         finally:
             server.terminate()
-            server.wait(timeout=10)
+            # Granian kills a worker that has not stopped after 10 s: wait for that too.
+            server.wait(timeout=20)
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
