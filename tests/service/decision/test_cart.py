@@ -47,19 +47,12 @@ def event(http: httpx.Client, visitor: str, kind: str, item: str, ts: float) -> 
 EXPRESS = 'name = "checkout_express"'
 
 
-@pytest.fixture(scope="module")
-def eager(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Any]:
-    """A service whose checkout_express asks nothing but the cart: whatever the model reads
-    of a visitor, only the cart rule keeps the cart copy from an empty cart."""
-    block = DEFAULT.split(EXPRESS, 1)[1].split("[[", 1)[0]
-    assert 'intents = ["buy"]' in block
-    eager_block = block.replace('intents = ["buy"]\n', "").replace(
-        "buy_prob = [0.85, 1.0]", "buy_prob = [0.0, 1.0]"
-    )
-    assert eager_block != block
-    text = DEFAULT.replace(EXPRESS + block, EXPRESS + eager_block)
-    parse(text, "eager.toml")
-    path: Path = tmp_path_factory.mktemp("policy") / "eager.toml"
+def served(
+    text: str, name: str, tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+) -> Iterator[httpx.Client]:
+    """A service beside the session's, on the same Redis, following the policy ``text``."""
+    parse(text, name)
+    path: Path = tmp_path_factory.mktemp("policy") / name
     path.write_text(text)
     env = {**SERVICE_ENV, "WITRYNA_POLICY_PATH": str(path)}
     with (
@@ -67,6 +60,19 @@ def eager(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -
         httpx.Client(headers=SECRET, base_url=service.url) as http,
     ):
         yield http
+
+
+@pytest.fixture(scope="module")
+def eager(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+) -> Iterator[httpx.Client]:
+    """A service whose checkout_express asks nothing but the cart: whatever the model reads
+    of a visitor, only the cart rule keeps the cart copy from an empty cart."""
+    block = DEFAULT.split(EXPRESS, 1)[1].split("[[", 1)[0]
+    conditions = 'intents = ["buy"]\nbuy_prob = [0.8, 1.0]\n'
+    assert conditions in block
+    text = DEFAULT.replace(EXPRESS + block, EXPRESS + block.replace(conditions, ""))
+    yield from served(text, "eager.toml", tmp_path_factory, redis_server)
 
 
 @on_one_redis
@@ -139,15 +145,7 @@ def complete_your_order(
     name = 'name = "personalised"\nkind = "carousel"'
     assert name in DEFAULT
     text = DEFAULT.replace(name, f"{name}\ninclude_cart_items = true")
-    parse(text, "complete-your-order.toml")
-    path: Path = tmp_path_factory.mktemp("policy") / "complete-your-order.toml"
-    path.write_text(text)
-    env = {**SERVICE_ENV, "WITRYNA_POLICY_PATH": str(path)}
-    with (
-        Service(redis_server.url, **env) as service,
-        httpx.Client(headers=SECRET, base_url=service.url) as http,
-    ):
-        yield http
+    yield from served(text, "complete-your-order.toml", tmp_path_factory, redis_server)
 
 
 @on_one_redis
