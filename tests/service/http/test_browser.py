@@ -127,6 +127,19 @@ def product(origin: str, item: str) -> str:
     return f"{origin}/demo?p=product&id={item}"
 
 
+def abandon_cart(browser: Browser, origin: str) -> dict[str, tuple[Any, ...]]:
+    """Cart the product on show, look at another, the cart, two more, the cart again, and
+    away to a laptop without buying: the slots of that last page."""
+    browser.driver.find_element("id", "add").click()
+    assert browser.wait("witryna.pending() === 0 && document.getElementById('added').textContent")
+    view(browser, product(origin, LAPTOPS[3]))
+    view(browser, f"{origin}/demo?p=cart")
+    for item in LAPTOPS[5:7]:
+        view(browser, product(origin, item))
+    view(browser, f"{origin}/demo?p=cart")  # back to the cart, and away again without buying
+    return view(browser, product(origin, LAPTOPS[4]))
+
+
 def browse(browser: Browser, origin: str, items: list[str]) -> None:
     view(browser, f"{origin}/demo")
     view(browser, f"{origin}/demo?p=category&c=laptops")
@@ -150,14 +163,7 @@ def test_slots_follow_intent_from_browsing_to_an_abandoned_cart(
     as_visitor(browser, origin, abandoner)
     browse(browser, origin, LAPTOPS[:2])
     before_cart = view(browser, product(origin, LAPTOPS[2]))
-    browser.driver.find_element("id", "add").click()
-    assert browser.wait("witryna.pending() === 0 && document.getElementById('added').textContent")
-    view(browser, product(origin, LAPTOPS[3]))
-    view(browser, f"{origin}/demo?p=cart")
-    for item in LAPTOPS[5:7]:
-        view(browser, product(origin, item))
-    view(browser, f"{origin}/demo?p=cart")  # back to the cart, and away again without buying
-    abandoning = view(browser, product(origin, LAPTOPS[4]))
+    abandoning = abandon_cart(browser, origin)
     browser.screenshot("cart-abandoner")
 
     print({"browsing": browsing, "before_cart": before_cart, "abandoning": abandoning})

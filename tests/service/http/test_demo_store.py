@@ -19,7 +19,14 @@ from service.http.storefront import STATIC
 from service.storage.server import RedisServer
 from tests._support.chromium import SCREENSHOTS, Browser, browser_for
 from tests._support.stack import SECRET, Service, on_one_redis, wait_for
-from tests.service.http.test_browser import LAPTOPS, STORE_CLOCK, as_visitor, product, view
+from tests.service.http.test_browser import (
+    LAPTOPS,
+    STORE_CLOCK,
+    abandon_cart,
+    as_visitor,
+    product,
+    view,
+)
 
 EXPERIMENT = "cart-incentive"
 # One code of each kind the service gives, for the drawer's words.
@@ -87,14 +94,7 @@ def test_a_tester_in_the_incentive_arm_meets_an_offer_and_the_help_chat(
     view(browser, f"{origin}/demo?p=category&c=laptops")
     for item in LAPTOPS[:3]:
         view(browser, product(origin, item))
-    browser.driver.find_element("id", "add").click()
-    assert browser.wait("witryna.pending() === 0 && document.getElementById('added').textContent")
-    view(browser, product(origin, LAPTOPS[3]))
-    view(browser, f"{origin}/demo?p=cart")
-    for item in LAPTOPS[5:7]:
-        view(browser, product(origin, item))
-    view(browser, f"{origin}/demo?p=cart")
-    back = view(browser, product(origin, LAPTOPS[4]))
+    back = abandon_cart(browser, origin)
     offer = decision(browser)["slots"]["offer"]
     browser.driver.find_element("id", "drawer-toggle").click()
     browser.screenshot("offer")
