@@ -23,12 +23,12 @@ def checkpoint(items: int, seed: int, history: int = 50) -> dict[str, Any]:
 
     from training.model.checkpoint import CHECKPOINT_FORMAT
     from training.model.intent_ranker import IntentRanker, ModelConfig
-    from training.model.train import LARGE_VOCABULARY
+    from training.model.train import neighbours_for
 
     torch.manual_seed(seed)
     names = [f"sku-{i:07d}" for i in range(items)]
     categories = [f"cat-{i}" for i in range(24)]
-    neighbours = 20 if items > LARGE_VOCABULARY else 50
+    neighbours = neighbours_for(items)
     config = ModelConfig(
         item_vocab_size=items + FIRST_ID,
         category_vocab_size=26,

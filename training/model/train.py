@@ -73,6 +73,12 @@ class TrainConfig:
     progress: bool = True
 
 
+def neighbours_for(items: int) -> int:
+    """Co-visitation neighbours kept per item: fewer for a large vocabulary, whose table
+    travels in the graph."""
+    return 20 if items > LARGE_VOCABULARY else 50
+
+
 def sizes_for(events: int, items: int, config: TrainConfig) -> dict[str, Any]:
     """Width, heads, dropout and co-visitation neighbours for ``events`` training events
     over ``items`` vocabulary items, where ``config`` leaves them open."""
@@ -82,9 +88,7 @@ def sizes_for(events: int, items: int, config: TrainConfig) -> dict[str, Any]:
         "d_model": d_model,
         "n_heads": max(1, d_model // 16),
         "dropout": config.dropout if config.dropout is not None else (0.3 if small else 0.1),
-        "neighbours": config.neighbours
-        if config.neighbours is not None
-        else (20 if items > LARGE_VOCABULARY else 50),
+        "neighbours": config.neighbours if config.neighbours is not None else neighbours_for(items),
     }
 
 
