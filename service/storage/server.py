@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import logging
+import random
 import shutil
 import signal
 import socket
@@ -24,11 +25,32 @@ from service.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A free loopback port below the kernel's ephemeral range.
+
+    A port the kernel hands out (bind to 0) may be taken as the local end of any outgoing
+    connection between this check and the server's own bind, or while a test has its server
+    stopped; below that range only another listener can take it.
+    """
+    floor = _ephemeral_floor()
+    pick = random.SystemRandom()
+    for _ in range(200):
+        port = pick.randrange(10000, floor) if floor > 11000 else 0
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            found: int = sock.getsockname()[1]
+            return found
+    raise OSError("no free loopback port")
 
 
 def which(executable: str) -> str:
