@@ -98,4 +98,5 @@ def _row(out: Prediction, i: int) -> Prediction:
         out.top_scores[i : i + 1],
         out.top_items[i : i + 1],
         None if out.uplift is None else np.asarray(out.uplift[i : i + 1]),
+        None if out.category_probs is None else out.category_probs[i : i + 1],
     )

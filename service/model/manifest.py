@@ -47,6 +47,10 @@ class Manifest(Struct, kw_only=True):
     parity_max_abs_diff: float = 0.0
     # "fp16": weights and arithmetic in half precision (for GPUs), inputs and outputs as fp32.
     precision: Literal["fp32", "fp16"] = "fp32"
+    # How often, in the newest training sessions, the next item was one not seen before them:
+    # the share of the next item's chance that catalogue items new to the model get
+    # (service.decision.newcomers). 0 in artefacts made before the category output.
+    new_item_share: float = 0.0
 
     def vocabulary(self) -> encoding.Vocabulary:
         return encoding.Vocabulary(self.items, self.categories)

@@ -31,6 +31,9 @@ class Prediction(msgspec.Struct, frozen=True):
     top_items: npt.NDArray[np.int64]
     # P(buy | incentive) - P(buy | no incentive) per row; None from artefacts made before it.
     uplift: npt.NDArray[np.float32] | None = None
+    # [B, C] the next item's category, over the vocabulary's category ids; None from
+    # artefacts made before it.
+    category_probs: npt.NDArray[np.float32] | None = None
 
 
 def choose_providers(device: str, available: list[str]) -> list[str]:
@@ -90,8 +93,14 @@ class ModelRuntime:
             outputs = self._run_bound(batch)
         else:
             outputs = self._session.run(self._outputs, {self._input: batch})
-        intent, scores, items, *rest = outputs
-        return Prediction(intent, scores, items, rest[0] if rest else None)
+        named = dict(zip(self._outputs, outputs, strict=True))
+        return Prediction(
+            named["intent_probs"],
+            named["top_scores"],
+            named["top_items"],
+            named.get("uplift"),
+            named.get("category_probs"),
+        )
 
     def _run_bound(self, batch: encoding.Encoded) -> list[Any]:
         binding = self._session.io_binding()

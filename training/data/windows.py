@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from service.model.encoding import UNKNOWN, pad_left
+from service.model.encoding import FIRST_ID, PAD, UNKNOWN, pad_left
 from training.data.dataset import TrainingData, length_bucketed_batches
 from training.data.labels import IGNORE
 
@@ -55,6 +55,19 @@ def window_batches(
     return length_bucketed_batches(windows, batch_size, rng)
 
 
+def next_categories(encoded: Ints) -> Ints:
+    """Per prefix k at index k-1: the category id of the next event naming an item (known to
+    the vocabulary or not: an unseen item's category still teaches the category head),
+    ``IGNORE`` where there is none or it is unknown."""
+    named = np.flatnonzero(encoded[:, 0] != PAD)
+    upcoming = np.searchsorted(named, np.arange(1, len(encoded) + 1))
+    found = upcoming < len(named)
+    targets = np.full(len(encoded), IGNORE, dtype=np.int64)
+    categories = encoded[named[upcoming[found]], 2]
+    targets[found] = np.where(categories >= FIRST_ID, categories, IGNORE)
+    return targets
+
+
 @dataclass
 class WindowBatch:
     """Inputs and per-position targets; ``IGNORE`` where a position is not a target."""
@@ -67,6 +80,7 @@ class WindowBatch:
     bought: npt.NDArray[np.float32]  # [B, L]
     offered: npt.NDArray[np.bool_]  # [B, L] the offer prefix of a logged treatment
     items: Ints  # [B, L] the input's items before item dropout: what the copy source sees
+    next_categories: Ints  # [B, L]
 
 
 def window_batch(
@@ -85,6 +99,7 @@ def window_batch(
     length = events.shape[1]
     shape = (len(windows), length)
     intents, next_items = np.full(shape, IGNORE), np.full(shape, IGNORE)
+    categories = np.full(shape, IGNORE)
     arm, bought = np.zeros(shape, np.int64), np.zeros(shape, np.float32)
     offered = np.zeros(shape, np.bool_)
     treatments = data.treatments
@@ -94,6 +109,7 @@ def window_batch(
         cols = length - (end - ks) - 1
         intents[row, cols] = data.intents[s][ks - 1]
         next_items[row, cols] = data.next_items[s][ks - 1]
+        categories[row, cols] = next_categories(np.asarray(data.encoded[s]))[ks - 1]
         logged = treatments[s] if s < len(treatments) else None
         if logged is not None and first <= logged.offer_at <= end:
             col = length - (end - logged.offer_at) - 1
@@ -104,4 +120,6 @@ def window_batch(
         hide = (rng.random(shape) < item_dropout) & (events[..., 0] > UNKNOWN)
         events[..., 0][hide] = UNKNOWN
     sessions = windows[:, 0].copy()
-    return WindowBatch(events, intents, next_items, sessions, arm, bought, offered, items)
+    return WindowBatch(
+        events, intents, next_items, sessions, arm, bought, offered, items, categories
+    )

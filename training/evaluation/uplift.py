@@ -119,7 +119,7 @@ def predict_at_offer(
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         batch = torch.from_numpy(pad_left([prefixes[i] for i in rows], max_len))
-        intent_probs, _, _, row_uplift = model(batch)
+        intent_probs, _, _, row_uplift, _ = model(batch)
         uplift[rows], buy[rows] = row_uplift.numpy(), intent_probs[:, BUY].numpy()
     return uplift, buy
 

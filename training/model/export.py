@@ -35,9 +35,9 @@ HALF_PARITY_TOLERANCE = 5e-3
 # Scores closer than this are ties, where the two runtimes may order items differently.
 TIE_TOLERANCE = 1e-6
 INPUT_NAME = "events"
-OUTPUT_NAMES = ("intent_probs", "top_scores", "top_items", "uplift")
+OUTPUT_NAMES = ("intent_probs", "top_scores", "top_items", "uplift", "category_probs")
 # Outputs compared by value (the rest, top_items, by identity where untied).
-_SCORED = (0, 1, 3)
+_SCORED = (0, 1, 3, 4)
 
 
 class ParityError(RuntimeError):
@@ -102,7 +102,8 @@ def check_parity(
     tolerance: float = PARITY_TOLERANCE,
     tie: float = TIE_TOLERANCE,
 ) -> float:
-    """Largest abs difference of ``intent_probs``, ``top_scores`` and ``uplift``; raises
+    """Largest abs difference of ``intent_probs``, ``top_scores``, ``uplift`` and
+    ``category_probs``; raises
     ``ParityError`` when it exceeds ``tolerance`` or when top items further apart than
     ``tie`` come out in another order."""
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
@@ -204,6 +205,7 @@ def _publish(
         onnx_sha256=hashlib.sha256((staging / MODEL_FILE).read_bytes()).hexdigest(),
         parity_max_abs_diff=diff,
         precision=precision,
+        new_item_share=float(checkpoint.get("new_item_share", 0.0)),
     )
     # The manifest goes last: a folder with a manifest is a complete artefact.
     write_manifest(staging, manifest)

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from service.cli.progress import bar as progress_bar
+from service.model.encoding import PAD, UNKNOWN
 from training.data.dataset import TrainingData
 from training.data.windows import Windows, lengths_of, session_windows, window_batch, window_batches
 from training.model import calibration, covisit, distributed
@@ -60,6 +61,24 @@ def split_validation(n_sessions: int) -> tuple[np.ndarray, np.ndarray]:
     if n_val < MIN_VALIDATION_SESSIONS or n_sessions - n_val < 2:
         return np.arange(n_sessions), np.zeros(0, dtype=np.int64)
     return np.arange(n_sessions - n_val), np.arange(n_sessions - n_val, n_sessions)
+
+
+def new_item_share(data: TrainingData) -> float:
+    """Of the items the validation sessions name, the share no fitting session named (or
+    too rare for the vocabulary): how often shoppers move on to an item the model cannot
+    know, which serving grants to catalogue items newer than the model."""
+    fit_ids, val_ids = split_validation(len(data.encoded))
+    if not len(val_ids):
+        return 0.0
+    seen = np.zeros(0, dtype=np.int64)
+    if len(fit_ids):
+        seen = np.unique(np.concatenate([np.asarray(data.encoded[s])[:, 0] for s in fit_ids]))
+    named = np.concatenate([np.asarray(data.encoded[s])[:, 0] for s in val_ids])
+    named = named[named != PAD]
+    if not len(named):
+        return 0.0
+    new = (named == UNKNOWN) | ~np.isin(named, seen)
+    return float(new.mean())
 
 
 def fit(model: IntentRanker, data: TrainingData, settings: FitSettings) -> FitReport:

@@ -9,6 +9,9 @@ what they looked at; and *co-visitation*, the items that followed the history's 
 training sessions, which a sparse catalogue needs because its embeddings learn little. The
 co-visitation table is computed at training time and travels in the graph as a buffer.
 
+A category head reads the same state, detached so that it changes nothing else the model
+learns: it ranks catalogue items the model has never seen (``service.decision.newcomers``).
+
 Intent and outcome heads read the sequence state beside the prefix's count features
 (``layers.wide_features``). Their logits are scaled by temperatures (and the intent's
 shifted by a bias per class) fitted on the validation split (``training.model.calibration``),
@@ -101,6 +104,7 @@ class Pointer(nn.Module):
 
 class IntentRanker(nn.Module):
     item_mask: Tensor
+    category_mask: Tensor
     covisit_items: Tensor
     covisit_weights: Tensor
     temperatures: Tensor
@@ -127,6 +131,7 @@ class IntentRanker(nn.Module):
         self.outcome_head = nn.Sequential(
             nn.Linear(d + WIDE_FEATURES, d), nn.GELU(), nn.Linear(d, 2)
         )
+        self.category_head = nn.Linear(d, config.category_vocab_size)
         self.item_proj = nn.Linear(d, d)
         self.item_bias = nn.Parameter(torch.zeros(config.item_vocab_size))
         self.pointer = Pointer(d, config.max_len)
@@ -135,6 +140,9 @@ class IntentRanker(nn.Module):
         item_mask = torch.zeros(config.item_vocab_size)
         item_mask[: encoding.FIRST_ID] = float("-inf")
         self.register_buffer("item_mask", item_mask, persistent=False)
+        category_mask = torch.zeros(config.category_vocab_size)
+        category_mask[: encoding.FIRST_ID] = float("-inf")
+        self.register_buffer("category_mask", category_mask, persistent=False)
         width = max(1, config.neighbours)
         self.register_buffer(
             "covisit_items", torch.zeros(config.item_vocab_size, width, dtype=torch.int64)
@@ -174,6 +182,11 @@ class IntentRanker(nn.Module):
     def intent_logits(self, state: Tensor, wide: Tensor) -> Tensor:
         logits: Tensor = self.intent_head(self.drop(state)) + self.intent_wide(wide)
         return logits / self.temperatures[0] + self.intent_bias
+
+    def category_logits(self, state: Tensor) -> Tensor:
+        """The next item's category; learnt from a detached state, beside the rest."""
+        logits: Tensor = self.category_head(state.detach())
+        return logits + self.category_mask
 
     def outcome_logits(self, state: Tensor, wide: Tensor) -> Tensor:
         logits: Tensor = self.outcome_head(torch.cat([self.drop(state), wide], dim=-1))
@@ -241,12 +254,14 @@ class IntentRanker(nn.Module):
             "outcome": self.outcome_logits(state, wide),
             "pointing": self.pointer(state, embedded, seen),
             "gates": self.gates(state, wide),
+            "category": self.category_logits(state),
             "log_generated": log_generated.squeeze(1),
         }
 
-    def forward(self, events: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """``(intent_probs [B, 4], top_scores [B, K], top_items [B, K] int64, uplift [B])``,
-        uplift = P(buy | incentive) - P(buy | no incentive)."""
+    def forward(self, events: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """``(intent_probs [B, 4], top_scores [B, K], top_items [B, K] int64, uplift [B],
+        category_probs [B, C])``, uplift = P(buy | incentive) - P(buy | no incentive),
+        category_probs over the category ids, of the next item's category."""
         state, embedded = self.encode(events)
         state = state[:, -1]
         wide = wide_features(events)[:, -1]
@@ -256,7 +271,8 @@ class IntentRanker(nn.Module):
         outcome = torch.sigmoid(self.outcome_logits(state, wide))
         uplift = outcome[:, 1] - outcome[:, 0]
         intent = torch.softmax(self.intent_logits(state, wide), dim=-1)
-        return intent, top_scores, top_items, uplift
+        categories = torch.softmax(self.category_logits(state), dim=-1)
+        return intent, top_scores, top_items, uplift, categories
 
 
 def build_model(config: dict[str, Any] | ModelConfig) -> IntentRanker:

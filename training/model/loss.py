@@ -1,6 +1,7 @@
 """The training loss, at every position of a window: intent cross-entropy, the next item's
-negative log-likelihood under the mixture of sources (``IntentRanker.item_probs``), and the
-uplift heads' loss at the offer prefix of a logged incentive treatment.
+negative log-likelihood under the mixture of sources (``IntentRanker.item_probs``), the
+uplift heads' loss at the offer prefix of a logged incentive treatment, and the next item's
+category cross-entropy (its head reads a detached state, so it moves nothing else).
 
 The next item's generated probability comes from a full softmax up to
 ``FULL_SOFTMAX_ITEMS``; above that from a sampled softmax over the batch's own targets and
@@ -56,8 +57,9 @@ def batch_loss(
     fold: Tensor,
     sampler: Sampler | None = None,
 ) -> dict[str, Tensor]:
-    """``{"intent", "item", "uplift", "total"}`` means over their targets; ``fold`` picks each
-    row's co-visitation table. ``model``: an ``IntentRanker`` or its DDP view."""
+    """``{"intent", "item", "uplift", "category", "total"}`` means over their targets;
+    ``fold`` picks each row's co-visitation table. ``model``: an ``IntentRanker`` or its
+    DDP view."""
     events = torch.from_numpy(batch.events)
     targets = torch.from_numpy(batch.next_items)
     candidates = None if sampler is None else sampler.candidates(targets)
@@ -73,8 +75,15 @@ def batch_loss(
     # A batch without a logged treatment still depends on the heads, so that every parameter
     # gets a gradient each step (DistributedDataParallel expects that).
     uplift_loss = (losses * offered).sum() / max(1, int(offered.sum()))
-    total = intent_loss + item_loss + uplift_loss
-    return {"intent": intent_loss, "item": item_loss, "uplift": uplift_loss, "total": total}
+    category_loss = _mean_ce(out["category"], torch.from_numpy(batch.next_categories))
+    total = intent_loss + item_loss + uplift_loss + category_loss
+    return {
+        "intent": intent_loss,
+        "item": item_loss,
+        "uplift": uplift_loss,
+        "category": category_loss,
+        "total": total,
+    }
 
 
 def _mean_ce(logits: Tensor, labels: Tensor) -> Tensor:

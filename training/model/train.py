@@ -220,6 +220,7 @@ def _train_encoded(
         "data_fingerprint": fingerprint(train_data.encoded),
         "max_len": config.max_len,
         "top_k": model.config.top_k,
+        "new_item_share": fit.new_item_share(train_data),
     }
     return TrainResult(model, checkpoint, time.perf_counter() - started)
 
@@ -251,7 +252,7 @@ def predict(
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         events = torch.from_numpy(prefix_batch(data.encoded, pairs[rows], max_len))
-        intent_probs, _, top_items, _ = model(events)
+        intent_probs, _, top_items, *_ = model(events)
         probs[rows], items[rows] = intent_probs.numpy(), top_items.numpy()
     return probs, items
 

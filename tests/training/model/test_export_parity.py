@@ -82,12 +82,13 @@ def test_onnx_runs_other_batch_sizes_and_lengths(
         batch = parity_batch(vocab, max_len, rows=rows, seed=rows)
         assert batch.shape[0] == rows
         assert batch.shape[1] == min(max_len, batch.shape[1])
-        probs, scores, items, uplift = session.run(None, {"events": batch})
+        probs, scores, items, uplift, categories = session.run(None, {"events": batch})
         k = manifest.feature_spec.top_k
         assert probs.shape == (rows, 4)
         assert scores.shape == items.shape == (rows, k)
         assert items.dtype == np.int64
         assert uplift.shape == (rows,)
+        assert categories.shape == (rows, len(manifest.categories) + 2)
         assert (items >= 2).all()
         assert check_parity(model, artefact / MODEL_FILE, batch) <= 1e-4
     single = np.zeros((1, 1, len(FEATURES)), dtype=np.int64)
@@ -140,7 +141,7 @@ def test_half_precision_export_keeps_fp32_inputs_and_outputs(
     session = ort.InferenceSession(str(half / MODEL_FILE), providers=["CPUExecutionProvider"])
     assert [i.type for i in session.get_inputs()] == ["tensor(int64)"]
     assert [o.type for o in session.get_outputs()] == [
-        "tensor(float)", "tensor(float)", "tensor(int64)", "tensor(float)",
+        "tensor(float)", "tensor(float)", "tensor(int64)", "tensor(float)", "tensor(float)",
     ]  # fmt: skip
     batch = parity_batch(Vocabulary(manifest.items, manifest.categories), 50)
     full, reduced = (

@@ -32,7 +32,7 @@ def test_forward_shapes_dtypes_and_ranges() -> None:
     prefixes, _ = encoded_prefixes()
     batch = torch.from_numpy(pad_left(prefixes, 16))
     with torch.no_grad():
-        probs, scores, items, uplift = model(batch)
+        probs, scores, items, uplift, categories = model(batch)
     assert probs.shape == (len(prefixes), len(INTENTS))
     assert uplift.shape == (len(prefixes),)
     assert uplift.dtype == torch.float32
@@ -44,6 +44,9 @@ def test_forward_shapes_dtypes_and_ranges() -> None:
     assert (items >= 2).all(), "padding (0) and unknown (1) are never recommended"
     assert (items < 60).all()
     assert (scores[:, :-1] >= scores[:, 1:]).all()
+    assert categories.shape == (len(prefixes), model.config.category_vocab_size)
+    assert torch.allclose(categories.sum(dim=1), torch.ones(len(prefixes)))
+    assert (categories[:, :2] == 0).all(), "padding and unknown are no category"
     state, _ = model.encode(batch)
     item_logits = model.generated_logits(state[:, -1])
     assert item_logits.shape == (len(prefixes), 60)
@@ -109,7 +112,7 @@ def test_copy_source_puts_the_history_first() -> None:
     prefixes, _ = encoded_prefixes()
     session = prefixes[3]
     with torch.no_grad():
-        _, scores, items, _ = model(torch.from_numpy(pad_left([session], 16)))
+        _, scores, items, *_ = model(torch.from_numpy(pad_left([session], 16)))
     seen = {int(i) for i in session[:, 0] if i >= 2}
     assert seen
     assert {int(i) for i in items[0, : len(seen)]} == seen
@@ -128,6 +131,6 @@ def test_covisited_items_follow_the_history() -> None:
         model.covisit_weights.zero_()
         model.covisit_items[last, 0] = 42
         model.covisit_weights[last, 0] = 0.9
-        _, scores, items, _ = model(torch.from_numpy(pad_left([prefix], 16)))
+        _, scores, items, *_ = model(torch.from_numpy(pad_left([prefix], 16)))
     assert int(items[0, 0]) == 42
     assert float(scores[0, 0]) > 0.9

@@ -1,0 +1,37 @@
+"""Items the model has not seen, ranked through their category.
+
+A catalogue item added after training has no embedding, no co-visitation and no history, so
+the model's ranking cannot name it. Its category can: the artefact predicts the next item's
+category (``Prediction.category_probs``) and says how often, in its own training data, the
+next item was one never seen before (``Manifest.new_item_share``). A newcomer's chance is
+then that share, times its category's chance, split evenly among the category's newcomers:
+
+    P(next = j) = new_item_share * P(category of j) / newcomers in that category
+
+which is on the scale of the model's own item probabilities, so the two lists merge by score.
+The same rule ranks newcomers in `witryna evaluate` and in the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+def newcomer_scores(
+    category_probs: Sequence[float],
+    share: float,
+    newcomers: Mapping[int, Sequence[str]],
+    limit: int,
+) -> list[tuple[str, float]]:
+    """The ``limit`` best ``(item_id, score)`` of ``newcomers`` (by category id, each list in
+    the order ties should break, newest first), best first."""
+    if share <= 0.0 or limit <= 0:
+        return []
+    ranked: list[tuple[str, float]] = []
+    for category, items in newcomers.items():
+        if not items or not 0 <= category < len(category_probs):
+            continue
+        score = share * float(category_probs[category]) / len(items)
+        ranked.extend((item, score) for item in items[:limit])
+    ranked.sort(key=lambda pair: pair[1], reverse=True)
+    return ranked[:limit]
