@@ -80,7 +80,10 @@ class Pointer(nn.Module):
         super().__init__()
         self.query = nn.Linear(d_model, 2 * d_model)
         self.key = nn.Linear(d_model, 2 * d_model)
-        self.by_distance = nn.Parameter(torch.zeros(2, max_len))
+        # Starting at a recency prior (an event d steps back weighs 1 / (1 + d)), as the
+        # "recent items" baseline ranks: training moves from there, not from indifference.
+        prior = -torch.log1p(torch.arange(max_len, dtype=torch.float32))
+        self.by_distance = nn.Parameter(prior.expand(2, max_len).clone())
         self.max_len = max_len
 
     def forward(self, state: Tensor, events_embedded: Tensor, items: Tensor) -> Tensor:

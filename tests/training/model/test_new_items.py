@@ -10,13 +10,19 @@ from training.data.simulator import simulate
 from training.model.fit import new_item_share, split_validation
 
 
-def test_the_share_counts_validation_items_that_no_fitting_session_named() -> None:
+def test_the_share_counts_first_encounters_with_items_no_fitting_session_named() -> None:
     sessions = [s.events for s in simulate(400, seed=8)]
     vocab = Vocabulary.build(e for events in sessions for e in events)
     fit_ids, val_ids = split_validation(len(sessions))
     seen = {e.item_id for s in fit_ids for e in sessions[s] if e.item_id is not None}
-    named = [e.item_id for s in val_ids for e in sessions[s] if e.item_id is not None]
-    expected = sum(item not in seen for item in named) / len(named)
+    named, new = 0, 0
+    for s in val_ids:
+        met: set[str] = set()
+        for item in (e.item_id for e in sessions[s] if e.item_id is not None):
+            named += 1
+            new += item not in seen and item not in met
+            met.add(item)
+    expected = new / named
     assert new_item_share(encode_sessions(sessions, vocab)) == pytest.approx(expected)
     # The simulator's catalogue is small, so some validation items are still first seen.
     assert 0.0 < expected < 0.2
