@@ -36,7 +36,7 @@ REASONS = [
     "rule:help_before_discount", "rule:none", "arm:cart-incentive=incentive", "explore",
     "offer:value=+2.46", "offer:free_shipping:value=-3.99", "offer:free_shipping:value=unknown",
     "offer:free_shipping:failed=arms", "offer:ten_percent_off:failed=intents",
-    "model:next_item", "fill:popular", "filter:in_cart", "filter:out_of_stock",
+    "model:next_item", "model:new_in_category", "fill:popular", "filter:in_cart", "filter:out_of_stock",
     "filter:not_in_catalog", "filter:excluded_tag", "diversity:per_category", "boost:new",
     "catalog:empty", "catalog:unavailable", "holdout", "slot:not_in_policy",
     "fallback:no_eligible_variant", "fallback:default_content", "degraded:redis_unavailable",
