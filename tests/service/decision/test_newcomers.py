@@ -87,6 +87,17 @@ class Visit:
         self.best_prob = float(probs[0][manifest.categories.index(self.best) + FIRST_ID])
         top = zip(self.prediction.top_items[0], self.prediction.top_scores[0], strict=True)
         self.ranked = [(manifest.items[i - FIRST_ID], float(s)) for i, s in top]
+        self.items = list(manifest.items)
+
+    def stock_but_two(self, http: httpx.Client, score: float) -> list[str]:
+        """Load the model's items in stock, but for those it ranks above ``score``: two of
+        them only, so that a newcomer of that score comes third. Those it ranks above
+        (the item on screen is never shown), in order."""
+        on_screen = self.events[-1].item_id
+        above = [item for item, s in self.ranked if s > score and item != on_screen]
+        sold_out = set(above[2:])
+        put(http, [{"item_id": i, "in_stock": i not in sold_out} for i in self.items])
+        return above
 
     def carousel(self, http: httpx.Client, visitor: str) -> dict[str, Any]:
         *earlier, last = self.events
@@ -139,16 +150,11 @@ def first_showing(visit: Visit, http: httpx.Client, item: str, prefix: str) -> d
 
 
 def test_a_new_item_is_ranked_by_its_category_among_the_models_items(
-    shop: httpx.Client, manifest: Manifest, runtime: ModelRuntime
+    shop: httpx.Client, runtime: ModelRuntime
 ) -> None:
     visit = Visit(runtime)
     score = visit.share * visit.best_prob
-    # The model's items above the newcomer, but two, are sold out: it comes third. (The item
-    # on screen is never shown.)
-    on_screen = visit.events[-1].item_id
-    above = [item for item, s in visit.ranked if s > score and item != on_screen]
-    sold_out = set(above[2:])
-    put(shop, [{"item_id": i, "in_stock": i not in sold_out} for i in manifest.items])
+    above = visit.stock_but_two(shop, score)
     before = visit.carousel(shop, "before-any-newcomer")
     assert NEW not in before["reasons"]
     # Loaded while the service runs: the next scan finds it, no restart.
@@ -169,7 +175,7 @@ def test_only_in_stock_newcomers_of_a_category_the_model_knows_show(
     shop: httpx.Client, manifest: Manifest, runtime: ModelRuntime
 ) -> None:
     visit = Visit(runtime)
-    put(shop, [{"item_id": i, "in_stock": True} for i in manifest.items])
+    visit.stock_but_two(shop, visit.share * visit.best_prob)
     assert "never-seen-category" not in manifest.categories
     put(shop, [
         {"item_id": "arrival-good", "category": visit.best, "in_stock": True},
@@ -207,7 +213,6 @@ def test_an_older_artefact_shows_none_and_a_newly_published_model_finds_them_at_
     artefact: Path,
     redis_server: RedisServer,
     redis_client: RedisClient,
-    manifest: Manifest,
     runtime: ModelRuntime,
 ) -> None:
     models = tmp_path / "models"
@@ -222,7 +227,7 @@ def test_an_older_artefact_shows_none_and_a_newly_published_model_finds_them_at_
         Service(redis_server.url, **env) as service,
         httpx.Client(base_url=service.url, headers=SECRET, timeout=10.0) as shop,
     ):
-        put(shop, [{"item_id": i, "in_stock": True} for i in manifest.items[:40]])
+        visit.stock_but_two(shop, visit.share * visit.best_prob)
         put(shop, [{"item_id": "arrival-1", "category": visit.best, "in_stock": True}])
         people = visitors("older")
         for _ in range(3):
