@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from service.model.encoding import FIRST_ID, PAD, UNKNOWN, pad_left
+from service.model.encoding import FIRST_ID, UNKNOWN, pad_left
 from training.data.dataset import TrainingData, length_bucketed_batches
 from training.data.labels import IGNORE
 
@@ -56,15 +56,16 @@ def window_batches(
 
 
 def next_categories(encoded: Ints) -> Ints:
-    """Per prefix k at index k-1: the category id of the next event naming an item (known to
-    the vocabulary or not: an unseen item's category still teaches the category head),
-    ``IGNORE`` where there is none or it is unknown."""
-    named = np.flatnonzero(encoded[:, 0] != PAD)
+    """Per prefix k at index k-1: the next category the visitor turns to, the category of
+    the next event that names one the vocabulary knows (an item the vocabulary lacks still
+    names its category, so it teaches the category head); ``IGNORE`` where none follows.
+    The encoding cannot tell an event without an item from one with an unknown item, so
+    any event with a category counts: a search in a category is interest in it too."""
+    named = np.flatnonzero(encoded[:, 2] >= FIRST_ID)
     upcoming = np.searchsorted(named, np.arange(1, len(encoded) + 1))
     found = upcoming < len(named)
     targets = np.full(len(encoded), IGNORE, dtype=np.int64)
-    categories = encoded[named[upcoming[found]], 2]
-    targets[found] = np.where(categories >= FIRST_ID, categories, IGNORE)
+    targets[found] = encoded[named[upcoming[found]], 2]
     return targets
 
 

@@ -51,6 +51,7 @@ from training.evaluation.comparison import (
     metrics_of,
 )
 from training.evaluation.seeds import SeedRun, epochs_run
+from training.evaluation.unseen import Unseen, evaluate_unseen
 from training.model.checkpoint import load_checkpoint, model_from_checkpoint
 from training.model.intent_ranker import IntentRanker
 from training.model.train import (
@@ -80,6 +81,7 @@ class Evaluation:
     test_sessions: list[Sequence[StoredEvent]] = field(default_factory=list)
     # one per training seed, the first being the one scored above
     runs: list[SeedRun] = field(default_factory=list)
+    unseen: Unseen | None = None
 
 
 def run_evaluation(
@@ -127,6 +129,11 @@ def run_evaluation(
     )
     evaluation.seconds, evaluation.test_sessions = seconds, list(test_sessions)
     evaluation.vocab, evaluation.runs = vocab, runs
+    started = time.perf_counter()
+    evaluation.unseen = evaluate_unseen(
+        fitted.model, vocab, test_sessions, test_data, pairs, fitted.share, fitted.max_len
+    )
+    seconds["unseen_items"] = time.perf_counter() - started
     evaluation.data["Transformer"] = (
         f"checkpoint {checkpoint} (not checked against this test split)"
         if checkpoint
@@ -143,6 +150,8 @@ class _Fitted:
     max_len: int
     epochs: int
     seconds: float
+    # Manifest.new_item_share of this model
+    share: float = 0.0
 
 
 _Scored = tuple[_Fitted, EncodedSessions, Pairs, Truth, Scores]
@@ -183,14 +192,17 @@ def _transformer(
         saved = load_checkpoint(checkpoint)
         vocab = Vocabulary(saved["items"], saved["categories"])
         epochs = epochs_run(saved, int((saved.get("train_config") or {}).get("epochs", 0)))
-        return _Fitted(model_from_checkpoint(saved), vocab, int(saved["max_len"]), epochs, 0.0)
+        share = float(saved.get("new_item_share", 0.0))
+        model = model_from_checkpoint(saved)
+        return _Fitted(model, vocab, int(saved["max_len"]), epochs, 0.0, share)
     # The split is done here; train() must not hold out a second time.
     once = replace(config, holdout=0.0)
     result = train(train_sessions, once, treatments) if treatments else train(train_sessions, once)
     saved = result.checkpoint
     vocab = Vocabulary(saved["items"], saved["categories"])
     epochs = epochs_run(saved, config.epochs)
-    return _Fitted(result.model, vocab, int(saved["max_len"]), epochs, result.seconds)
+    share = float(saved["new_item_share"])
+    return _Fitted(result.model, vocab, int(saved["max_len"]), epochs, result.seconds, share)
 
 
 def _score_transformer(

@@ -41,6 +41,7 @@ from training.evaluation.report_seeds import (
     transformer_cells,
     transformer_header,
 )
+from training.evaluation.unseen import unseen_section
 
 DPI = 80
 PLOTS = ("roc.png", "calibration.png", "by_length.png")
@@ -104,7 +105,8 @@ def render(evaluation: Evaluation, name: str, command: str, extra: list[str]) ->
         lines += [f"**{metric}** (prefix length, prefixes)", ""]
         lines += [*_table(sized, "length", methods), ""]
     lines += ["![ROC](roc.png) ![calibration](calibration.png)", "", "![by length](by_length.png)"]
-    lines += ["", *_losses(evaluation), "", *extra, *seeds_section(evaluation)]
+    lines += ["", *_losses(evaluation), "", *unseen_section(evaluation.unseen)]
+    lines += [*extra, *seeds_section(evaluation)]
     lines += _machine(evaluation)
     return "\n".join(lines) + "\n"
 

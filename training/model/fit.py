@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from service.cli.progress import bar as progress_bar
-from service.model.encoding import PAD, UNKNOWN
+from service.model.encoding import FIRST_ID
 from training.data.dataset import TrainingData
 from training.data.windows import Windows, lengths_of, session_windows, window_batch, window_batches
 from training.model import calibration, covisit, distributed
@@ -64,9 +64,10 @@ def split_validation(n_sessions: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def new_item_share(data: TrainingData) -> float:
-    """Of the items the validation sessions name, the share no fitting session named (or
-    too rare for the vocabulary): how often shoppers move on to an item the model cannot
-    know, which serving grants to catalogue items newer than the model."""
+    """Of the items the validation sessions name, the share no fitting session named: how
+    often shoppers move on to an item the model cannot know, which serving grants to
+    catalogue items newer than the model. (The encoding cannot tell an item too rare for
+    the vocabulary from no item, so those are left out.)"""
     fit_ids, val_ids = split_validation(len(data.encoded))
     if not len(val_ids):
         return 0.0
@@ -74,11 +75,10 @@ def new_item_share(data: TrainingData) -> float:
     if len(fit_ids):
         seen = np.unique(np.concatenate([np.asarray(data.encoded[s])[:, 0] for s in fit_ids]))
     named = np.concatenate([np.asarray(data.encoded[s])[:, 0] for s in val_ids])
-    named = named[named != PAD]
+    named = named[named >= FIRST_ID]
     if not len(named):
         return 0.0
-    new = (named == UNKNOWN) | ~np.isin(named, seen)
-    return float(new.mean())
+    return float((~np.isin(named, seen)).mean())
 
 
 def fit(model: IntentRanker, data: TrainingData, settings: FitSettings) -> FitReport:

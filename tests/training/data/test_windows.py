@@ -6,6 +6,7 @@ import numpy as np
 
 from service.model.encoding import UNKNOWN, Vocabulary, pad_left
 from training.data.dataset import encode_sessions, prefix_pairs, prefix_targets
+from training.data.labels import IGNORE
 from training.data.simulator import simulate
 from training.data.treatment import logged_treatments
 from training.data.windows import lengths_of, session_windows, window_batch, window_batches
@@ -76,3 +77,22 @@ def test_batches_cover_every_window_once() -> None:
     seen = np.concatenate(batches)
     assert len(seen) == len(windows)
     assert {tuple(w) for w in seen} == {tuple(w) for w in windows}
+
+
+def test_the_category_target_is_the_next_category_named_even_by_an_unknown_item() -> None:
+    sessions = [s.events for s in simulate(30, seed=6)]
+    events = max(sessions, key=len)
+    # A vocabulary without the session's last-named item: its category must still count.
+    last = next(e for e in reversed(events) if e.item_id is not None)
+    others = [e for s in sessions for e in s if e.item_id != last.item_id]
+    vocab = Vocabulary.build(others)
+    data = encode_sessions([events], vocab)
+    batch = window_batch(data, session_windows(lengths_of(data), len(events)), len(events))
+    expected = []
+    for k in range(1, len(events) + 1):
+        named = (e.category for e in events[k:] if e.category in vocab.category_ids)
+        upcoming = next(named, None)
+        expected.append(IGNORE if upcoming is None else vocab.category_ids[upcoming])
+    assert batch.next_categories[0, -len(events) :].tolist() == expected
+    assert UNKNOWN in batch.events[0, :, 0].tolist(), "the left-out item is unknown"
+    assert expected.count(IGNORE) < len(expected)
