@@ -49,28 +49,19 @@ class NewcomerIndex:
         """Scan the catalogue and swap in what it holds now; raises as Redis does, and keeps
         the last index then."""
         known, categories = self.vocab.item_ids, self.vocab.category_ids
-        kept: dict[int, list[str]] = {}
-        counts: dict[int, int] = {}
+        samples: dict[int, _Sample] = {}
         async for page in scan_stock(self.client, lambda item: item not in known):
             for item_id, category, in_stock in page:
                 category_id = categories.get(category)
                 if category_id is not None and in_stock:
-                    self._keep(kept.setdefault(category_id, []), counts, category_id, item_id)
+                    if category_id not in samples:
+                        samples[category_id] = _Sample()
+                    samples[category_id].offer(item_id, self._rng)
             # A Redis that answers at once would let the scan run on without a pause:
             # page views get the loop between pages.
             await asyncio.sleep(0)
-        self.by_category, self.counts = kept, counts
-
-    def _keep(self, kept: list[str], counts: dict[int, int], category: int, item: str) -> None:
-        if item in kept:
-            return
-        seen = counts[category] = counts.get(category, 0) + 1
-        if len(kept) < PER_CATEGORY:
-            kept.append(item)
-            return
-        slot = self._rng.randrange(seen)
-        if slot < PER_CATEGORY:
-            kept[slot] = item
+        self.by_category = {category: sample.items for category, sample in samples.items()}
+        self.counts = {category: sample.seen for category, sample in samples.items()}
 
     def scores(
         self, category_probs: Sequence[float], share: float, limit: int
@@ -79,3 +70,32 @@ class NewcomerIndex:
         if not self.by_category:
             return []
         return newcomer_scores(category_probs, share, self.by_category, limit, self.counts)
+
+
+class _Sample:
+    """At most PER_CATEGORY of a category's newcomers, each as likely as any other to be
+    kept (a reservoir), and how many there were."""
+
+    __slots__ = ("items", "kept", "seen")
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        # The same items as a set: HSCAN may name an item twice (the hash rehashed mid-scan),
+        # and one still kept is not counted again.
+        self.kept: set[str] = set()
+        self.seen = 0
+
+    def offer(self, item: str, rng: random.Random) -> None:
+        if item in self.kept:
+            return
+        self.seen += 1
+        if len(self.items) < PER_CATEGORY:
+            self.items.append(item)
+            self.kept.add(item)
+            return
+        # random() rather than randrange(): a million newcomers draw a million times.
+        slot = int(rng.random() * self.seen)
+        if slot < PER_CATEGORY:
+            self.kept.discard(self.items[slot])
+            self.items[slot] = item
+            self.kept.add(item)
