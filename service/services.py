@@ -120,6 +120,8 @@ class Services:
             self._spawn(parts.cache.sync_forever(s.catalog_sync_ms / 1000))
         if s.model_poll_s > 0:
             self._spawn(parts.current.watch(s.model_poll_s))
+        if s.newcomers_refresh_s > 0:
+            self._spawn(parts.current.find_newcomers_forever(s.newcomers_refresh_s))
         # What exists now lives as long as the worker: the framework, the model, the policy.
         # Frozen, it is out of the cycle collector's sight, so a full collection walks only
         # what requests made since. Measured here: a 38 ms pause under load becomes ~1 ms.

@@ -86,6 +86,10 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     catalog_cache_items: Positive = 200_000
     # Forget every cached item this often, for changes written to Redis behind the API.
     catalog_refresh_s: Annotated[float, Meta(gt=0)] = 60.0
+    # Carousels also show in-stock items the served model has not seen, ranked through their
+    # category; each worker rescans the catalogue for them this often, and whenever the model
+    # changes. 0: they never show.
+    newcomers_refresh_s: Annotated[float, Meta(ge=0)] = 60.0
     # Log entries (events and decisions for training) that wait in memory for Redis.
     buffer_events: Annotated[int, Meta(ge=0)] = 10_000
     # Events Redis did not take wait in the journal, in order, until it answers: at most

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable, Sequence
 
+from service.decision.newcomer_index import NewcomerIndex
 from service.decision.policy import Policy, Recommendations
 from service.model.runtime import ModelRuntime, Prediction
 from service.schema import ScoredItem, SlotDecision, StoredEvent
@@ -16,6 +17,9 @@ log = logging.getLogger(__name__)
 # Why a carousel slot shows the policy's catalog_fallback: no item's stock is known.
 CATALOG_EMPTY = "catalog:empty"
 CATALOG_UNAVAILABLE = "catalog:unavailable"
+NEXT_ITEM = "model:next_item"
+# At least one item shown is new to the model, ranked through its category.
+NEW_IN_CATEGORY = "model:new_in_category"
 
 
 def excluded_items(history: Sequence[StoredEvent], rules: Recommendations) -> set[str]:
@@ -47,6 +51,9 @@ class _Picker:
 
     def full(self) -> bool:
         return len(self.items) >= self.rules.count
+
+    def shows(self, item_ids: Collection[str]) -> bool:
+        return any(item.item_id in item_ids for item in self.items)
 
     def take(self, candidates: Iterable[tuple[str, float]]) -> None:
         """Offer ``(item_id, score)`` in order until the carousel is full."""
@@ -83,9 +90,12 @@ class _Picker:
 
 
 class Carousel:
-    def __init__(self, runtime: ModelRuntime, catalog: Catalog) -> None:
+    def __init__(
+        self, runtime: ModelRuntime, catalog: Catalog, newcomers: NewcomerIndex | None = None
+    ) -> None:
         self.runtime = runtime
         self.catalog = catalog
+        self.newcomers = newcomers
 
     async def _known(
         self, candidates: list[str], reasons: list[str]
@@ -113,6 +123,16 @@ class Carousel:
         # Twice the carousel: enough to fill it after filters, few enough to look up quickly.
         return self.runtime.manifest.popular_items[: rules.count * 2]
 
+    def _new(self, prediction: Prediction, rules: Recommendations) -> list[tuple[str, float]]:
+        """Items the model has not seen, scored on its scale through their category; none
+        from an artefact without the category output or whose data had no new items."""
+        share = self.runtime.manifest.new_item_share
+        if self.newcomers is None or prediction.category_probs is None or share <= 0.0:
+            return []
+        # As many as the popular items: enough to fill the carousel after filters.
+        limit = rules.count * 2
+        return self.newcomers.scores(prediction.category_probs[0].tolist(), share, limit)
+
     async def fill(
         self,
         prediction: Prediction,
@@ -132,14 +152,21 @@ class Carousel:
                 prediction.top_items[0].tolist(), prediction.top_scores[0].tolist(), strict=True
             )
         ]
+        new = self._new(prediction, rules)
+        ranked.extend(new)
         reasons = list(reasons)
         known = await self._known([i for i, _ in ranked] + self._popular(rules), reasons)
         if known is None:
             return self._without_stock(policy, reasons)
-        reasons.append("model:next_item")
+        reasons.append(NEXT_ITEM)
         boosted = self._boost(ranked, known, rules, reasons)
         picker = _Picker(rules, excluded_items(history, rules), known, cart)
-        picker.take((item_id, score) for score, item_id in sorted(boosted, reverse=True))
+        # By score alone: a stable sort keeps the model's order, then the newcomers' own,
+        # among equal scores.
+        boosted.sort(key=lambda pair: pair[0], reverse=True)
+        picker.take((item_id, score) for score, item_id in boosted)
+        if new and picker.shows({item_id for item_id, _ in new}):
+            reasons.insert(reasons.index(NEXT_ITEM) + 1, NEW_IN_CATEGORY)
         if not picker.full():
             picker.notes.add("fill:popular")
             picker.take((item_id, 0.0) for item_id in self._popular(rules))

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from service.decision.carousel import Carousel
 from service.decision.experiments import assign, in_holdout
+from service.decision.newcomer_index import NewcomerIndex
 from service.decision.policy import Policy
 from service.decision.rules import Context, cart_of, choose, segments_of
 from service.model import encoding
@@ -29,7 +30,9 @@ class Decider:
     def __init__(self, runtime: ModelRuntime, catalog: Catalog, batcher: MicroBatcher) -> None:
         self.runtime = runtime
         self.batcher = batcher
-        self.carousel = Carousel(runtime, catalog)
+        # Filled by the reloader's background refresh: empty until then.
+        self.newcomers = NewcomerIndex(catalog.client, runtime.vocab)
+        self.carousel = Carousel(runtime, catalog, self.newcomers)
 
     async def predict(self, history: list[StoredEvent]) -> Prediction:
         return (await self.batcher.predict(self.runtime.encode_one(history))).prediction

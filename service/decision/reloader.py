@@ -18,6 +18,7 @@ from service.model.runtime import CPU, ModelRuntime
 from service.model.validation import validate
 from service.settings import Settings
 from service.storage.catalog import Catalog
+from service.storage.client import UNREACHABLE
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +77,31 @@ class Reloader:
             return
         try:
             # Loading takes long enough to stall requests; do it off the event loop.
-            previous, self.decider = self.decider, await asyncio.to_thread(self._load, artefact)
+            loaded = await asyncio.to_thread(self._load, artefact)
         except WitrynaError as exc:
             self._refuse(artefact, exc)
             return
+        # Which catalogue items are new depends on the model: find them before it serves.
+        if self.settings.newcomers_refresh_s > 0:
+            await self._find_newcomers(loaded)
+        previous, self.decider = self.decider, loaded
         self._artefact, self._refused, self.model_error = artefact, None, None
         previous.batcher.close()
         log.info("now serving %s", self.runtime.version)
+
+    async def find_newcomers_forever(self, interval_s: float) -> None:
+        """Rescan the catalogue for the served model's newcomers: at once, then this often."""
+        while True:
+            await self._find_newcomers(self.decider)
+            await asyncio.sleep(interval_s)
+
+    @staticmethod
+    async def _find_newcomers(decider: Decider) -> None:
+        # Unreachable: the last index stays, and the next scan tries again.
+        try:
+            await decider.newcomers.refresh()
+        except UNREACHABLE as exc:
+            log.warning("catalogue not scanned for new items: %s", exc)
 
     def _refuse(self, artefact: Path | None, exc: WitrynaError) -> None:
         if self.model_error != exc.detail:

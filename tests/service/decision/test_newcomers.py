@@ -25,3 +25,23 @@ def test_limit_share_and_unknown_categories_bound_what_is_offered() -> None:
     assert [item for item, _ in newcomer_scores(probs, 0.5, newcomers, limit=2)] == ["a", "b"]
     assert newcomer_scores(probs, 0.0, newcomers, limit=5) == []
     assert "never" not in dict(newcomer_scores(probs, 0.5, newcomers, limit=10))
+
+
+def test_a_sampled_category_splits_its_chance_among_all_its_newcomers() -> None:
+    probs = [0.0, 0.0, 0.6, 0.3]
+    # The service lists at most a few of a category's newcomers, and counts them all.
+    sampled = {2: ["a", "b"], 3: ["c"]}
+    ranked = newcomer_scores(probs, 0.2, sampled, limit=10, counts={2: 100, 3: 1})
+    assert ranked == [("c", pytest.approx(0.06)), ("a", pytest.approx(0.0012)),
+                      ("b", pytest.approx(0.0012))]  # fmt: skip
+    # Fewer counted than listed: the list is what there is.
+    assert newcomer_scores(probs, 0.2, sampled, limit=1, counts={2: 1}) == [
+        ("a", pytest.approx(0.06))
+    ]
+
+
+def test_only_the_best_categories_are_expanded_and_ties_keep_their_order() -> None:
+    probs = [0.0, 0.0] + [0.01] * 500 + [0.5]
+    many = {category: [f"item-{category}-{n}" for n in range(50)] for category in range(2, 503)}
+    ranked = newcomer_scores(probs, 1.0, many, limit=3)
+    assert ranked == [(f"item-502-{n}", pytest.approx(0.01)) for n in range(3)]

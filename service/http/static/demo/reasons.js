@@ -91,6 +91,9 @@
     [/^model:next_item$/, function () {
       return "Items in the order of the model's guess of what this visitor looks at next.";
     }],
+    [/^model:new_in_category$/, function () {
+      return "Some items are new to the shop: the model has not seen them yet, so they rank by how likely their category is next.";
+    }],
     [/^fill:popular$/, function () { return "Too few items fitted: popular items in stock fill the rest."; }],
     [/^filter:in_cart$/, function () { return "Items already in the cart were left out."; }],
     [/^filter:out_of_stock$/, function () { return "Sold-out items were left out."; }],
