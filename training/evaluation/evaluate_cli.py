@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_SESSIONS = 4000
+# Enough simulated shoppers for the test split (the newest 20%) to measure calibration: over
+# 800 test sessions a 10-bin ECE of 0.045 was noise, the count-logistic's as much as the
+# Transformer's; over 2,400 the same model measured 0.020 (validation: 0.017).
+DEFAULT_SESSIONS = 12_000
 DEFAULT_EPOCHS = 20
 
 DESCRIPTION = """\
