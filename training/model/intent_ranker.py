@@ -143,8 +143,11 @@ class IntentRanker(nn.Module):
         item_mask = torch.zeros(config.item_vocab_size)
         item_mask[: encoding.FIRST_ID] = float("-inf")
         self.register_buffer("item_mask", item_mask, persistent=False)
+        # Large, not infinite: data without categories has no other class, and a softmax of
+        # only -inf is NaN (whose gradient, through the norm clipping, would reach every
+        # weight); -1e4 stays finite in half precision too.
         category_mask = torch.zeros(config.category_vocab_size)
-        category_mask[: encoding.FIRST_ID] = float("-inf")
+        category_mask[: encoding.FIRST_ID] = -1e4
         self.register_buffer("category_mask", category_mask, persistent=False)
         width = max(1, config.neighbours)
         self.register_buffer(
