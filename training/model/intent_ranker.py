@@ -80,9 +80,11 @@ class Pointer(nn.Module):
         super().__init__()
         self.query = nn.Linear(d_model, 2 * d_model)
         self.key = nn.Linear(d_model, 2 * d_model)
-        # Starting at a recency prior (an event d steps back weighs 1 / (1 + d)), as the
-        # "recent items" baseline ranks: training moves from there, not from indifference.
-        prior = -torch.log1p(torch.arange(max_len, dtype=torch.float32))
+        # Starting at a recency prior (an event d steps back weighs 1 / (1 + d)^2), close to
+        # how the "recent items" baseline ranks: training moves from there, not from
+        # indifference. On one seed JData's MRR@20 went 0.865 (no prior) -> 0.874 (1 / (1 + d))
+        # -> 0.876; REES46's and DIGINETICA's Recall@20 held or rose.
+        prior = -2.0 * torch.log1p(torch.arange(max_len, dtype=torch.float32))
         self.by_distance = nn.Parameter(prior.expand(2, max_len).clone())
         self.max_len = max_len
 

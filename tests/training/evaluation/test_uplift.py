@@ -175,7 +175,7 @@ def test_export_has_uplift_output_with_parity(tiny: Path, tmp_path: Path) -> Non
     artefact = export(tiny, tmp_path / "models", "demo")
     manifest = read_manifest(artefact)
     assert manifest.feature_spec.outputs == list(OUTPUT_NAMES)
-    assert OUTPUT_NAMES[-1] == "uplift"
+    assert OUTPUT_NAMES[3] == "uplift"
     session = ort.InferenceSession(str(artefact / MODEL_FILE), providers=["CPUExecutionProvider"])
     assert [o.name for o in session.get_outputs()] == list(OUTPUT_NAMES)
     vocab = Vocabulary(manifest.items, manifest.categories)
