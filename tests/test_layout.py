@@ -159,6 +159,23 @@ def test_serving_loads_nothing_of_the_benchmark_or_training() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_the_command_line_parses_without_loading_torch() -> None:
+    """Every `witryna` call builds the whole parser, the training commands' too: importing
+    torch there cost each call, `--version` as much as `serve`, 3.5 s of CPU."""
+    probe = (
+        "import sys\n"
+        "from service.cli.main import build_parser\n"
+        "build_parser()\n"
+        "heavy = ('torch', 'sklearn', 'matplotlib', 'onnx')\n"
+        "print(sorted(m for m in sys.modules if m.partition('.')[0] in heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_imports_inside_functions_count(tmp_path: Path) -> None:
     source = tmp_path / "late.py"
     source.write_text("def f():\n    from training.model import train\n    import torch\n")

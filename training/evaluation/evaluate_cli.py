@@ -18,6 +18,8 @@ from typing import Any
 # 800 test sessions a 10-bin ECE of 0.045 was noise, the count-logistic's as much as the
 # Transformer's; over 2,400 the same model measured 0.020 (validation: 0.017).
 DEFAULT_SESSIONS = 12_000
+# Fresh simulated populations the uplift head targets (training.evaluation.fresh_uplift).
+DEFAULT_POPULATIONS = 5
 DEFAULT_EPOCHS = 20
 
 DESCRIPTION = """\
@@ -61,7 +63,6 @@ def add_parser(subparsers: Any) -> None:
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options `evaluate` and `evaluate-all` share: one set of defaults for every dataset."""
-    from training.evaluation.fresh_uplift import DEFAULT_POPULATIONS
     from training.evaluation.seeds import DEFAULT_SEEDS
 
     parser.add_argument(

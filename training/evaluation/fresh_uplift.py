@@ -20,7 +20,6 @@ from training.data.simulator import simulate
 from training.evaluation.uplift import ORACLE, PURCHASE_PROB, UPLIFT_HEAD, qini_curves
 from training.model.intent_ranker import IntentRanker
 
-DEFAULT_POPULATIONS = 5
 # Fresh populations are drawn at training seed + this + i: never the training seed.
 SEED_OFFSET = 1000
 ORACLE_SHARE = 0.5

@@ -145,8 +145,7 @@ def test_data_without_categories_trains_to_finite_weights() -> None:
     from training.model.train import TrainConfig, train
 
     sessions = [
-        [msgspec.structs.replace(e, category=None) for e in s.events]
-        for s in simulate(80, seed=9)
+        [msgspec.structs.replace(e, category=None) for e in s.events] for s in simulate(80, seed=9)
     ]
     result = train(sessions, TrainConfig(epochs=2, progress=False))
     assert result.model.config.category_vocab_size == 2
