@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from training.data.dataset import (
     prefix_pairs,
     prefix_targets,
 )
-from training.data.labels import BUY, IGNORE
+from training.data.labels import BUY
 from training.evaluation.baselines import (
     LogisticBuy,
     SessionKNN,
@@ -35,6 +34,7 @@ from training.evaluation.baselines import (
     recent_items,
 )
 from training.evaluation.bootstrap import difference_intervals
+from training.evaluation.calibration_effect import ece_before_after
 from training.evaluation.comparison import (
     BASE_RATE,
     LOGISTIC,
@@ -50,6 +50,7 @@ from training.evaluation.comparison import (
     metric_table,
     metrics_of,
 )
+from training.evaluation.describe import describe
 from training.evaluation.seeds import SeedRun, epochs_run
 from training.evaluation.unseen import Unseen, evaluate_unseen
 from training.model.checkpoint import load_checkpoint, model_from_checkpoint
@@ -123,7 +124,7 @@ def run_evaluation(
     started = time.perf_counter()
     evaluation.intervals = difference_intervals(truth, scores, truth.session)
     seconds["bootstrap"] = time.perf_counter() - started
-    evaluation.data = _describe(source, train_sessions, test_sessions, train_data, truth, vocab)
+    evaluation.data = describe(source, train_sessions, test_sessions, train_data, truth, vocab)
     evaluation.data["test sessions maybe still open when the data ends (no buy label)"] = int(
         open_at_end(test_sessions, data_end(sessions)).sum()
     )
@@ -134,6 +135,10 @@ def run_evaluation(
         fitted.model, vocab, test_sessions, test_data, pairs, fitted.share, fitted.max_len
     )
     seconds["unseen_items"] = time.perf_counter() - started
+    before, after = ece_before_after(fitted.model, test_data, pairs, truth, fitted.max_len)
+    evaluation.data["P(buy) ECE, 10 bins, first seed: before / after calibration"] = (
+        f"{before:.4f} / {after:.4f}"
+    )
     evaluation.data["Transformer"] = (
         f"checkpoint {checkpoint} (not checked against this test split)"
         if checkpoint
@@ -268,30 +273,3 @@ def _truth(
     buy, length, session = intents == BUY, pairs[:, 1].copy(), pairs[:, 0].copy()
     labelled = ~open_at_end(sessions, end)[session]
     return Truth(buy, after_cart.reshape(-1), next_items, length, session, labelled)
-
-
-def _describe(
-    source: str,
-    train_sessions: Sequence[Sequence[StoredEvent]],
-    test_sessions: Sequence[Sequence[StoredEvent]],
-    train_data: EncodedSessions,
-    truth: Truth,
-    vocab: Vocabulary,
-) -> dict[str, Any]:
-    split_ts = min(events[0].ts or 0.0 for events in test_sessions)
-    train_buy = np.concatenate(train_data.intents) == BUY
-    return {
-        "dataset": source,
-        "sessions (train / test)": f"{len(train_sessions)} / {len(test_sessions)}",
-        "events (train / test)": f"{sum(map(len, train_sessions))} / "
-        f"{sum(map(len, test_sessions))}",
-        "split: first test session starts": datetime.fromtimestamp(split_ts, UTC).isoformat(),
-        "test prefixes": len(truth.buy),
-        "test prefixes that buy later (label buy)": int(truth.buy.sum()),
-        "test prefixes ending in add_to_cart (of which buy)": f"{int(truth.after_cart.sum())} "
-        f"({int((truth.after_cart & truth.buy).sum())})",
-        "test prefixes with a next item in the vocabulary": int((truth.next_item != IGNORE).sum()),
-        "P(buy) base rate (train prefixes / test prefixes)": f"{train_buy.mean():.4f} / "
-        f"{truth.buy.mean():.4f}",
-        "vocabulary items": len(vocab.items),
-    }

@@ -214,6 +214,7 @@ def test_witryna_evaluate_writes_a_report_with_every_method(tmp_path: Path) -> N
         assert f"| {metric} |" in report
     assert "## Where the Transformer loses" in report
     assert "## Items the model has not seen" in report
+    assert "| P(buy) ECE, 10 bins, first seed: before / after calibration | 0." in report
     for plot in ("roc.png", "calibration.png", "by_length.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({plot})" in report
