@@ -137,7 +137,7 @@ def run_evaluation(
     seconds["unseen_items"] = time.perf_counter() - started
     before, after = ece_before_after(fitted.model, test_data, pairs, truth, fitted.max_len)
     evaluation.data["P(buy) ECE, 10 bins, first seed: before / after calibration"] = (
-        f"{before:.4f} / {after:.4f}"
+        "n/a" if np.isnan(after) else f"{before:.4f} / {after:.4f}"
     )
     evaluation.data["Transformer"] = (
         f"checkpoint {checkpoint} (not checked against this test split)"
