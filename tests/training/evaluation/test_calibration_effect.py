@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from service.model.encoding import Vocabulary
+from tests._support.torch_threads import one_torch_thread
 from training.data.dataset import encode_sessions, prefix_pairs, prefix_targets
 from training.data.labels import BUY
 from training.data.simulator import simulate
@@ -16,12 +17,8 @@ from training.model.train import TrainConfig, predict, train
 
 
 def test_ece_is_measured_with_and_without_the_graphs_calibration_which_stays() -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         result = train([s.events for s in simulate(200, seed=3)], TrainConfig(epochs=1))
-    finally:
-        torch.set_num_threads(threads)
     model, saved = result.model, result.checkpoint
     vocab = Vocabulary(saved["items"], saved["categories"])
     with torch.no_grad():

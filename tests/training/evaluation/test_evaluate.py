@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from service.model.encoding import FEATURES
 from service.schema import StoredEvent
+from tests._support.torch_threads import one_torch_thread
 from training.data.labels import IGNORE
 from training.evaluation import metrics as em
 from training.evaluation.baselines import (
@@ -238,15 +238,11 @@ def test_evaluate_a_checkpoint_with_its_own_vocabulary(tmp_path: Path) -> None:
     from training.model.train import TrainConfig, train
 
     config = TrainConfig(epochs=1, progress=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as `witryna evaluate` does: a tiny model on a shared machine
-    try:
+    with one_torch_thread():
         trained = train([s.events for s in simulate(150, seed=3)], config)
         path = save_checkpoint(trained.checkpoint, tmp_path / "model.pt")
         sessions = [s.events for s in simulate(150, seed=4)]
         evaluation = run_evaluation(sessions, "other shoppers", config, checkpoint=path)
-    finally:
-        torch.set_num_threads(threads)
     assert evaluation.vocab is not None
     assert evaluation.vocab.items == trained.checkpoint["items"]
     assert str(path) in evaluation.data["Transformer"]

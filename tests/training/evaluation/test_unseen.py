@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from service.model.encoding import Vocabulary
+from tests._support.torch_threads import one_torch_thread
 from training.data.dataset import encode_sessions, prefix_pairs
 from training.data.simulator import simulate
 from training.evaluation.unseen import (
@@ -23,12 +24,8 @@ from training.model.train import TrainConfig, train
 
 @pytest.fixture(scope="module")
 def trained() -> tuple[torch.nn.Module, Vocabulary]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         result = train([s.events for s in simulate(150, seed=3)], TrainConfig(epochs=1))
-    finally:
-        torch.set_num_threads(threads)
     saved = result.checkpoint
     return result.model, Vocabulary(saved["items"], saved["categories"])
 
