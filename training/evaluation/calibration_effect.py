@@ -15,14 +15,20 @@ from training.model.train import predict
 
 
 def ece_before_after(
-    model: IntentRanker, data: EncodedSessions, pairs: Pairs, truth: Truth, max_len: int
+    model: IntentRanker,
+    data: EncodedSessions,
+    pairs: Pairs,
+    truth: Truth,
+    max_len: int,
+    served: np.ndarray,
 ) -> tuple[float, float]:
-    """``(uncalibrated, calibrated)`` 10-bin ECE of P(buy) over the labelled test prefixes."""
+    """``(uncalibrated, calibrated)`` 10-bin ECE of P(buy) over the labelled test prefixes;
+    ``served`` is the model's own P(buy) for them, as scored already: only the uncalibrated
+    one is computed here."""
     known = np.ones(len(pairs), dtype=bool) if truth.labelled is None else truth.labelled
     if not truth.buy[known].any():
         return float("nan"), float("nan")
     fitted = model.temperatures.clone(), model.intent_bias.clone()
-    after = predict(model, data, pairs, max_len)[0][:, BUY]
     try:
         with torch.no_grad():
             model.temperatures.fill_(1.0)
@@ -35,5 +41,5 @@ def ece_before_after(
     y = truth.buy[known]
     return (
         em.expected_calibration_error(before[known], y),
-        em.expected_calibration_error(after[known], y),
+        em.expected_calibration_error(served[known], y),
     )

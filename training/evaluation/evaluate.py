@@ -135,7 +135,9 @@ def run_evaluation(
         fitted.model, vocab, test_sessions, test_data, pairs, fitted.share, fitted.max_len
     )
     seconds["unseen_items"] = time.perf_counter() - started
-    before, after = ece_before_after(fitted.model, test_data, pairs, truth, fitted.max_len)
+    served = scored.p_buy
+    assert served is not None  # the Transformer always scores P(buy)
+    before, after = ece_before_after(fitted.model, test_data, pairs, truth, fitted.max_len, served)
     evaluation.data["P(buy) ECE, 10 bins, first seed: before / after calibration"] = (
         "n/a" if np.isnan(after) else f"{before:.4f} / {after:.4f}"
     )

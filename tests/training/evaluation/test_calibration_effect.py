@@ -29,8 +29,8 @@ def test_ece_is_measured_with_and_without_the_graphs_calibration_which_stays() -
     intents, _ = prefix_targets(data, pairs)
     buy = intents == BUY
     truth = Truth(buy, np.zeros(len(buy), bool), intents, pairs[:, 1], pairs[:, 0])
-    before, after = ece_before_after(model, data, pairs, truth, 50)
     served = predict(model, data, pairs, 50)[0][:, BUY]
+    before, after = ece_before_after(model, data, pairs, truth, 50, served)
     assert after == em.expected_calibration_error(served, buy)
     assert before != after
     assert torch.equal(model.temperatures, fitted[0])
