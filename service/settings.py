@@ -77,6 +77,9 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # ...and the first of them waits at most this long for company.
     batch_wait_us: Annotated[int, Meta(ge=0, le=100_000)] = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # An artefact with an item index scores candidates from it from this many items, and
+    # every item below (bench/results/model-retrieval-*.md measures where they cross).
+    retrieval_min_items: Annotated[int, Meta(ge=0)] = 100_000
     # Model runs on a thread of their own ("on") or on the event loop's ("off"). "auto": a
     # thread for a GPU, whose runs overlap the loop's work; none on a CPU worker's one core.
     inference_thread: Literal["auto", "on", "off"] = "auto"

@@ -160,13 +160,18 @@ def _number(value: float) -> str:
 
 
 def publish_command(args: argparse.Namespace) -> int:
-    from service.model.validation import switch, validate
+    from service.model.validation import short_recall, switch, validate
 
     settings = Settings.from_env()
     models_dir, name = _where(args, settings)
     version = args.version or _newest(models_dir, name)
     artefact = models_dir / name / version
     runtime = validate(artefact)
+    shortfall = short_recall(runtime.manifest)
+    if shortfall and not args.force:
+        raise ModelUnavailable(f"not published: {shortfall}; --force publishes it anyway")
+    if shortfall:
+        print(f"witryna: warning: published with --force though {shortfall}", file=sys.stderr)
     items = runtime.manifest.items
     check = catalogue_check(items, args.redis_url or settings.redis_url, settings.redis_cluster)
     if isinstance(check, str):

@@ -45,7 +45,7 @@ class Reloader:
 
     def _load(self, artefact: Path) -> Decider:
         s = self.settings
-        runtime = validate(artefact, s.ort_threads, s.device)
+        runtime = validate(artefact, s.ort_threads, s.device, s.retrieval_min_items)
         if s.history_len < runtime.max_len:
             log.warning(
                 "the model reads %d events but WITRYNA_HISTORY_LEN keeps %d: it sees less "

@@ -13,6 +13,10 @@ from service.model import encoding
 
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.onnx"
+# The least share of the exact top 20 an artefact's item index must find to be published.
+RECALL_TARGET = 0.95
+# The model up to its item scores, for candidate retrieval (service.model.retrieval).
+ENCODER_FILE = "encoder.onnx"
 # models/<name>/CURRENT names the version being served; `witryna publish` switches it.
 CURRENT_FILE = "CURRENT"
 
@@ -33,6 +37,19 @@ class FeatureSpec(Struct, kw_only=True):
     )
 
 
+class RetrievalSpec(Struct, kw_only=True):
+    """An artefact's item index (``service.model.item_index``), checked at export: scoring
+    the ``candidates`` the index finds at search breadth ``breadth`` keeps ``recall_at_20``
+    of the top 20 that scoring every item gives, on ``probes`` held-out probe histories."""
+
+    candidates: int
+    breadth: int
+    recall_at_20: float
+    probes: int
+    parity_max_abs_diff: float = 0.0
+    encoder_sha256: str = ""
+
+
 class Manifest(Struct, kw_only=True):
     name: str
     version: str
@@ -51,6 +68,8 @@ class Manifest(Struct, kw_only=True):
     # the share of the next item's chance that catalogue items new to the model get
     # (service.decision.newcomers). 0 in artefacts made before the category output.
     new_item_share: float = 0.0
+    # Present when the artefact ships the encoder, item tables and index beside the graph.
+    retrieval: RetrievalSpec | None = None
 
     def vocabulary(self) -> encoding.Vocabulary:
         return encoding.Vocabulary(self.items, self.categories)

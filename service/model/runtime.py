@@ -13,7 +13,8 @@ import onnxruntime as ort
 
 from service.errors import ModelUnavailable
 from service.model import encoding
-from service.model.manifest import MODEL_FILE, Manifest, read_manifest
+from service.model.manifest import ENCODER_FILE, MODEL_FILE, Manifest, read_manifest
+from service.model.retrieval import ENCODER_OUTPUTS, ITEM_COLUMN, ItemScorer
 from service.schema import StoredEvent
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 TENSORRT = "TensorrtExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
+# Settings.retrieval_min_items' default: measured in bench/results (model-retrieval-*.md).
+RETRIEVAL_MIN_ITEMS = 100_000
+
 # Fastest first; ONNX Runtime falls back along the list for nodes a provider cannot run.
 PREFERENCE = (TENSORRT, CUDA, CPU)
 
@@ -49,7 +53,12 @@ class ModelRuntime:
     """One loaded artefact: its manifest, its vocabulary and an inference session."""
 
     def __init__(
-        self, artefact: Path, threads: int, device: str, io_binding: bool | None = None
+        self,
+        artefact: Path,
+        threads: int,
+        device: str,
+        io_binding: bool | None = None,
+        retrieval_min_items: int = RETRIEVAL_MIN_ITEMS,
     ) -> None:
         self.manifest: Manifest = read_manifest(artefact)
         self.vocab = self.manifest.vocabulary()
@@ -59,12 +68,20 @@ class ModelRuntime:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = choose_providers(device, ort.get_available_providers())
+        spec = self.manifest.retrieval
+        # The catalogue is scored through the index from this size; the full graph below it.
+        self.retrieval = spec is not None and len(self.manifest.items) >= retrieval_min_items
+        graph = artefact / (ENCODER_FILE if self.retrieval else MODEL_FILE)
         try:
             self._session: Any = ort.InferenceSession(
-                str(artefact / MODEL_FILE), sess_options=options, providers=providers
+                str(graph), sess_options=options, providers=providers
             )
         except Exception as exc:  # ONNX Runtime raises its own untyped errors
-            raise ModelUnavailable(f"cannot load {artefact / MODEL_FILE}: {exc}") from exc
+            raise ModelUnavailable(f"cannot load {graph}: {exc}") from exc
+        self.scorer: ItemScorer | None = None
+        if spec is not None and self.retrieval:
+            top_k = self.manifest.feature_spec.top_k
+            self.scorer = ItemScorer(artefact, spec.candidates, spec.breadth, top_k)
         self.provider: str = self._session.get_providers()[0]
         if self.provider != providers[0]:
             log.warning("asked for %s, ONNX Runtime fell back to %s", providers[0], self.provider)
@@ -89,8 +106,10 @@ class ModelRuntime:
         )
 
     def predict(self, batch: encoding.Encoded) -> Prediction:
+        if self.scorer is not None:
+            return self._retrieve(batch, self.scorer)
         if self.io_binding:
-            outputs = self._run_bound(batch)
+            outputs = self._run_bound({self._input: batch}, self._outputs)
         else:
             outputs = self._session.run(self._outputs, {self._input: batch})
         named = dict(zip(self._outputs, outputs, strict=True))
@@ -102,10 +121,22 @@ class ModelRuntime:
             named.get("category_probs"),
         )
 
-    def _run_bound(self, batch: encoding.Encoded) -> list[Any]:
+    def _retrieve(self, batch: encoding.Encoded, scorer: ItemScorer) -> Prediction:
+        items = batch[..., ITEM_COLUMN]
+        feed = {"events": batch, "item_vectors": scorer.item_vectors(items)}
+        if self.io_binding:
+            outputs = self._run_bound(feed, list(ENCODER_OUTPUTS))
+        else:
+            outputs = self._session.run(list(ENCODER_OUTPUTS), feed)
+        intent, uplift, categories, query, gate, pointing = outputs
+        top_scores, top_items = scorer.score(items, query, gate, pointing)
+        return Prediction(intent, top_scores, top_items, uplift, categories)
+
+    def _run_bound(self, feed: dict[str, Any], names: list[str]) -> list[Any]:
         binding = self._session.io_binding()
-        binding.bind_cpu_input(self._input, np.ascontiguousarray(batch))
-        for name in self._outputs:
+        for name, value in feed.items():
+            binding.bind_cpu_input(name, np.ascontiguousarray(value))
+        for name in names:
             binding.bind_output(name)
         self._session.run_with_iobinding(binding)
         outputs: list[Any] = binding.copy_outputs_to_cpu()

@@ -14,13 +14,18 @@ import tempfile
 from pathlib import Path
 
 from service.errors import ModelUnavailable
-from service.model.manifest import CURRENT_FILE, MODEL_FILE
-from service.model.runtime import ModelRuntime
+from service.model.manifest import CURRENT_FILE, MODEL_FILE, RECALL_TARGET, Manifest
+from service.model.runtime import RETRIEVAL_MIN_ITEMS, ModelRuntime
 
 
-def validate(artefact: Path, threads: int = 1, device: str = "cpu") -> ModelRuntime:
+def validate(
+    artefact: Path,
+    threads: int = 1,
+    device: str = "cpu",
+    retrieval_min_items: int = RETRIEVAL_MIN_ITEMS,
+) -> ModelRuntime:
     """Load the artefact as the service would and run it once; raises ModelUnavailable."""
-    runtime = ModelRuntime(artefact, threads=threads, device=device)
+    runtime = ModelRuntime(artefact, threads, device, retrieval_min_items=retrieval_min_items)
     expected = runtime.manifest.onnx_sha256
     if expected:
         actual = hashlib.sha256((artefact / MODEL_FILE).read_bytes()).hexdigest()
@@ -31,6 +36,17 @@ def validate(artefact: Path, threads: int = 1, device: str = "cpu") -> ModelRunt
     except Exception as exc:  # ONNX Runtime raises its own untyped errors
         raise ModelUnavailable(f"{artefact} fails a trial run: {exc}") from exc
     return runtime
+
+
+def short_recall(manifest: Manifest) -> str | None:
+    """Why the artefact's item index is not to be published, if it finds too little."""
+    spec = manifest.retrieval
+    if spec is None or spec.recall_at_20 >= RECALL_TARGET:
+        return None
+    return (
+        f"its item index finds {spec.recall_at_20:.3f} of the exact top 20 "
+        f"(at breadth {spec.breadth}), under {RECALL_TARGET}"
+    )
 
 
 def publish(models_dir: Path, name: str, version: str) -> Path:

@@ -24,10 +24,18 @@ import onnxruntime as ort
 import torch
 
 from service.model.encoding import Encoded, Vocabulary, encode_events, pad_left
-from service.model.manifest import MODEL_FILE, FeatureSpec, Manifest, expected_spec, write_manifest
+from service.model.manifest import (
+    MODEL_FILE,
+    FeatureSpec,
+    Manifest,
+    RetrievalSpec,
+    expected_spec,
+    write_manifest,
+)
 from training.data.simulator import simulate
 from training.model.checkpoint import load_checkpoint, model_from_checkpoint
 from training.model.intent_ranker import IntentRanker
+from training.model.retrieval import AUTO_ITEMS, ship
 
 PARITY_TOLERANCE = 1e-4
 # Half precision keeps about three significant digits: probabilities agree to this.
@@ -64,20 +72,40 @@ def export_onnx(model: IntentRanker, path: Path, example: Encoded) -> None:
         raise ValueError("export needs an example of at least 2 rows and 2 positions")
     batch = torch.export.Dim("batch", min=1, max=4096)
     length = torch.export.Dim("length", min=1, max=4096)
+    quiet_export(
+        model.eval(),
+        (torch.from_numpy(example),),
+        path,
+        input_names=[INPUT_NAME],
+        output_names=list(OUTPUT_NAMES),
+        dynamic_shapes={"events": {0: batch, 1: length}},
+    )
+
+
+def quiet_export(
+    module: torch.nn.Module,
+    example: tuple[torch.Tensor, ...],
+    path: Path,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_shapes: dict[str, dict[int, Any]],
+) -> None:
+    """``torch.onnx.export`` through torch.export, into one file."""
     # torch.export's own deprecation noise and "torchvision is not installed" say nothing
     # about this model; keep them out of the export command's output.
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*LeafSpec", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*shares the same shape constraints")
         torch.onnx.export(
-            model.eval(),
-            (torch.from_numpy(example),),
+            module,
+            example,
             str(path),
             dynamo=True,
             external_data=False,
-            input_names=[INPUT_NAME],
-            output_names=list(OUTPUT_NAMES),
-            dynamic_shapes={"events": {0: batch, 1: length}},
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_shapes=dynamic_shapes,
             verbose=False,
         )
 
@@ -156,12 +184,15 @@ def export(
     *,
     reference: IntentRanker | None = None,
     half: bool = False,
+    retrieval: bool | None = None,
 ) -> Path:
     """Publish ``models_dir/name/<version>/`` and return it.
 
     ``reference`` is the PyTorch model the ONNX graph must agree with; by default the
     checkpoint's own model (a caller holding another copy of it may pass that instead).
     ``half`` publishes the graph in half precision, held to a half-precision tolerance.
+    ``retrieval`` ships an item index beside the graph (``training.model.retrieval``); by
+    default for catalogues of ``AUTO_ITEMS`` items or more.
     """
     checkpoint = load_checkpoint(checkpoint_path)
     model = model_from_checkpoint(checkpoint)
@@ -178,7 +209,12 @@ def export(
             to_half(onnx_path)
             tolerance = HALF_PARITY_TOLERANCE
             diff = check_parity(reference or model, onnx_path, batch, tolerance, tolerance)
-        return _publish(staging, root, name, checkpoint, diff, "fp16" if half else "fp32")
+        spec = None
+        if retrieval or (retrieval is None and len(vocab.items) >= AUTO_ITEMS):
+            example = parity_batch(vocab, checkpoint["max_len"], seed=3)
+            spec = ship(reference or model, staging, example, batch, PARITY_TOLERANCE)
+        precision: Literal["fp32", "fp16"] = "fp16" if half else "fp32"
+        return _publish(staging, root, name, checkpoint, diff, precision, spec)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -190,6 +226,7 @@ def _publish(
     checkpoint: dict[str, Any],
     diff: float,
     precision: Literal["fp32", "fp16"],
+    retrieval: RetrievalSpec | None,
 ) -> Path:
     target = reserve_version(root)
     manifest = Manifest(
@@ -206,6 +243,7 @@ def _publish(
         parity_max_abs_diff=diff,
         precision=precision,
         new_item_share=float(checkpoint.get("new_item_share", 0.0)),
+        retrieval=retrieval,
     )
     # The manifest goes last: a folder with a manifest is a complete artefact.
     write_manifest(staging, manifest)

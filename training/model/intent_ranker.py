@@ -159,18 +159,22 @@ class IntentRanker(nn.Module):
         self.register_buffer("temperatures", torch.ones(2))  # intent, outcome
         self.register_buffer("intent_bias", torch.zeros(len(encoding.INTENTS)))
 
-    def embed(self, events: Tensor) -> Tensor:
-        x = self.embeddings[0](events[..., 0])
+    def embed(self, events: Tensor, item_vectors: Tensor | None = None) -> Tensor:
+        """``item_vectors [B, L, d]``: the items' embeddings looked up already (the retrieval
+        encoder takes them from the service's shared table, not from the graph)."""
+        x = self.embeddings[0](events[..., 0]) if item_vectors is None else item_vectors
         for i in range(1, len(self.embeddings)):
             x = x + self.embeddings[i](events[..., i])
         embedded: Tensor = x
         return embedded
 
-    def encode(self, events: Tensor, queries: int = 1) -> tuple[Tensor, Tensor]:
+    def encode(
+        self, events: Tensor, queries: int = 1, item_vectors: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """``(state [B, queries, d], embedded events [B, L, d])``: the hidden state of the
         last ``queries`` positions. Serving asks for the last one only, so the last block
         computes nothing else (its keys and values still come from every position)."""
-        embedded = self.embed(events)
+        embedded = self.embed(events, item_vectors)
         allowed = allowed_keys(events)
         x = embedded
         for block in self.blocks[:-1]:
