@@ -85,6 +85,14 @@ def register(commands: Any) -> None:
         help="with --rates: sample the server worker with py-spy during a saturation run",
     )  # fmt: skip
     bench_parser.add_argument(
+        "--workers", type=int, nargs="+", metavar="N",
+        help="page views at saturation with WITRYNA_WORKERS=N against 1, each on stacks of its "
+        "own, the load generator on the cores left (2 x --seconds a count, in rounds)",
+    )  # fmt: skip
+    bench_parser.add_argument(
+        "--workers-rounds", type=int, default=4, help="with --workers: rounds (%(default)s)"
+    )
+    bench_parser.add_argument(
         "--auth-overhead", action="store_true",
         help="what the site key costs: page views with keys and without auth, on two services "
         "of their own in alternating rounds, --seconds at a fixed rate and at saturation a side",
