@@ -66,6 +66,8 @@ def line(found: dict[str, Any]) -> str:
 
 
 def _panel(axes: Axes, found: dict[str, Any]) -> None:
+    from matplotlib.ticker import FuncFormatter
+
     shares = [100 * p["share"] for p in found["points"]]
     for stat, style in (("p99_ms", "-"), ("p50_ms", "--")):
         (drawn,) = axes.plot(shares, [p[stat] for p in found["points"]], linestyle=style,
@@ -78,17 +80,26 @@ def _panel(axes: Axes, found: dict[str, Any]) -> None:
     goal.set_gid("goal")
     near = axes.axvline(100 * NEAR_CAPACITY, color="#1c7ed6", linestyle="-.", linewidth=1)
     near.set_gid("near capacity")
-    axes.annotate(f"{NEAR_CAPACITY:.0%} of saturation", (100 * NEAR_CAPACITY, 1),
-                  xycoords=("data", "axes fraction"), xytext=(-4, -12), textcoords="offset points",
+    axes.annotate(f"{NEAR_CAPACITY:.0%} of saturation", (100 * NEAR_CAPACITY, 0),
+                  xycoords=("data", "axes fraction"), xytext=(-4, 4), textcoords="offset points",
                   ha="right", fontsize=8)  # fmt: skip
     axes.annotate(f"p99 {GOAL_P99_MS:g} ms", (0, GOAL_P99_MS), xycoords=("axes fraction", "data"),
                   xytext=(4, 4), textcoords="offset points", fontsize=8)  # fmt: skip
     axes.set_yscale("log")
+    # Milliseconds as plain numbers: powers of ten say little over one decade or two.
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.yaxis.set_minor_formatter(FuncFormatter(_minor_label))
     axes.set_xlim(0, max([100.0, *shares]) * 1.05)
     axes.set_xlabel(f"offered rate, % of saturation ({found['saturation']:,.0f}/s)")
     axes.set_ylabel("ms")
     axes.set_title(TITLE, fontsize=10)
     axes.legend(fontsize=8)
+
+
+def _minor_label(value: float, _: object) -> str:
+    """2 and 5 of each decade labelled, the rest left as ticks."""
+    text = f"{value:g}"
+    return text if text.lstrip("0.")[:1] in ("2", "5") else ""
 
 
 def draw(runs: list[dict[str, Any]], title: str, stem: Path) -> list[Path]:
