@@ -126,10 +126,11 @@ def _mean(workers: list[dict[str, Any]], part: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     models = bench_memory.model_folders(args.dirs)
-    results = [
+    measured = [
         one_model(model, args.workers, args.warm_seconds, args.visitors, args.seed)
         for model in progress(models, desc="models", total=len(models), unit="model")
     ]
+    results = sorted(measured, key=lambda result: int(result["items"]))
     when = datetime.now(UTC)
     found = {"when": when.isoformat(timespec="seconds"), "machine": machine(),
              "workers": args.workers, "warm_s": args.warm_seconds, "results": results}  # fmt: skip

@@ -47,7 +47,7 @@ def split(wheel: Path, out: Path, part_bytes: int = PART_BYTES) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob(f"{wheel.name}{PART}*"):
         stale.unlink()
-    parts = []
+    parts: list[Path] = []
     with wheel.open("rb") as whole:
         while block := whole.read(part_bytes):
             part = out / f"{wheel.name}{PART}{len(parts):02d}"
