@@ -10,7 +10,7 @@ MODEL_NAME ?= demo
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv redis browser model tools run test test-fast lint format bench bench-inference loadtest sdk-size clean
+.PHONY: help venv redis browser model tools run test test-fast lint format bench bench-inference bench-memory gpu-wheels bench-gpu loadtest sdk-size clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -114,6 +114,19 @@ bench: venv redis model $(BENCH_MODELS) ## sequential, fixed-rate, saturation an
 
 bench-inference: venv $(BENCH_MODELS) ## micro-batched vs unbatched inference alone, on WITRYNA_DEVICE (GPU: see README)
 	$(BIN)/witryna bench-inference $(BENCH_MODELS) --out $(BENCH_OUT)
+
+bench-memory: venv redis $(BENCH_MODELS) ## memory per worker (RSS, USS, PSS, shared) at 20k and 1M items (BENCH_OUT)
+	$(BIN)/witryna bench-memory $(BENCH_MODELS) --workers 2 --out $(BENCH_OUT)
+
+# For a GPU host without network: its Python's version, as its image has it.
+GPU_PYTHON ?= 3.12
+
+gpu-wheels: venv ## what bench-gpu needs, into build/wheels: onnxruntime-gpu in parts, the service's wheels, redis .debs
+	$(BIN)/python -m bench.wheel_parts prepare --python-version $(GPU_PYTHON) --out build/wheels
+
+# No venv, no network: the script makes its own from build/wheels (docs/benchmarks.md).
+bench-gpu: ## on a GPU host: install from build/wheels, then bench with CUDA and many workers
+	bash bench/gpu_host.sh
 
 # Overridable: `make loadtest LOAD_TIME=5m LOAD_USERS=100 LOAD_OUT=bench/results/locust-5min`.
 LOAD_USERS ?= 50

@@ -1,4 +1,4 @@
-"""`witryna bench`, `witryna bench-inference` and `witryna bench-erasure`, added to the
+"""`witryna bench`, `witryna bench-inference`, `bench-memory` and `bench-erasure`, added to the
 command through the ``witryna.commands`` entry point: the service itself never imports the
 benchmark."""
 
@@ -37,6 +37,12 @@ def bench_faults(args: argparse.Namespace) -> int:
     report = run(names, args.rate, seconds, args.out)
     print(write(report, args.out))
     return 0
+
+
+def bench_memory(args: argparse.Namespace) -> int:
+    from bench.memory_report import run
+
+    return run(args)
 
 
 def bench_erasure(args: argparse.Namespace) -> int:
@@ -85,6 +91,14 @@ def register(commands: Any) -> None:
         help="with --rates: sample the server worker with py-spy during a saturation run",
     )  # fmt: skip
     bench_parser.add_argument(
+        "--workers", type=int, nargs="+", metavar="N",
+        help="page views at saturation with WITRYNA_WORKERS=N against 1, each on stacks of its "
+        "own, the load generator on the cores left (2 x --seconds a count, in rounds)",
+    )  # fmt: skip
+    bench_parser.add_argument(
+        "--workers-rounds", type=int, default=4, help="with --workers: rounds (%(default)s)"
+    )
+    bench_parser.add_argument(
         "--auth-overhead", action="store_true",
         help="what the site key costs: page views with keys and without auth, on two services "
         "of their own in alternating rounds, --seconds at a fixed rate and at saturation a side",
@@ -132,6 +146,26 @@ def register(commands: Any) -> None:
         help="results folder (default %(default)s)",
     )
     faults_parser.set_defaults(func=bench_faults)
+
+    memory_parser = commands.add_parser(
+        "bench-memory",
+        help="memory of `witryna serve` per worker (RSS, USS, PSS, shared, file-backed) "
+        "for each model artefact",
+    )
+    memory_parser.add_argument(
+        "dirs", type=Path, nargs="+", metavar="DIR",
+        help="model folders (items-N/<version>...), or folders of them (`witryna bench-models`)",
+    )  # fmt: skip
+    memory_parser.add_argument("--workers", type=int, default=2, help="WITRYNA_WORKERS")
+    memory_parser.add_argument(
+        "--warm-seconds", type=float, default=3.0, help="page views at saturation first"
+    )
+    memory_parser.add_argument("--visitors", type=int, default=100, help="visitor ids")
+    memory_parser.add_argument("--seed", type=int, default=7, help="seed of the page views")
+    memory_parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="results folder (default %(default)s)"
+    )
+    memory_parser.set_defaults(func=bench_memory)
 
     erasure_parser = commands.add_parser(
         "bench-erasure",

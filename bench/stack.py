@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,8 +29,11 @@ from service.storage.server import RedisServer, free_port
 SERVER_CPU = 0
 
 
-def _on_server_core() -> None:
-    os.sched_setaffinity(0, {SERVER_CPU})
+def _pinned(cores: set[int]) -> Callable[[], None]:
+    def pin() -> None:
+        os.sched_setaffinity(0, cores)
+
+    return pin
 
 
 class Keys(Struct, frozen=True):
@@ -61,17 +64,23 @@ class LocalStack(Struct, frozen=True):
 
 
 @contextmanager
-def local_stack(settings: Settings, guarded: bool = True) -> Iterator[LocalStack]:
+def local_stack(
+    settings: Settings,
+    guarded: bool = True,
+    cores: frozenset[int] = frozenset({SERVER_CPU}),
+    env: dict[str, str] | None = None,
+) -> Iterator[LocalStack]:
     """A private Redis and one server worker on loopback, both on one core, stopped afterwards.
 
     The load comes from another process on the other core, as a storefront's would.
     ``guarded=False``: no keys, and the app without its guard (bench/unguarded.py), the
-    yardstick of what keys cost.
+    yardstick of what keys cost. ``cores`` and ``env`` (``WITRYNA_WORKERS``, another model)
+    are for the comparisons that give the server more cores and workers, or other artefacts.
     """
     keys = Keys.generated() if guarded else Keys()
     data_dir = tempfile.mkdtemp(prefix="witryna-bench-")
     with RedisServer() as redis:
-        os.sched_setaffinity(redis.pid, {SERVER_CPU})
+        os.sched_setaffinity(redis.pid, cores)
         asyncio.run(stock(redis.url, settings))
         port = free_port()
         env = {
@@ -86,12 +95,13 @@ def local_stack(settings: Settings, guarded: bool = True) -> Iterator[LocalStack
             "WITRYNA_LOG_LEVEL": "WARNING",
             "WITRYNA_BENCH_ROUTES": "1",
             "WITRYNA_DATA_DIR": data_dir,
+            **(env or {}),
         }
         server = subprocess.Popen(
             [sys.executable, "-m", "service" if guarded else "bench.unguarded",
              "serve", "--port", str(port)],
             env=env,
-            preexec_fn=_on_server_core,
+            preexec_fn=_pinned(set(cores)),
         )  # fmt: skip
         url = f"http://127.0.0.1:{port}"
         try:

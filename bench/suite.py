@@ -21,10 +21,13 @@ from typing import Any, get_args
 import httpx
 
 from bench import auth as bench_auth
+from bench import curve as bench_curve
 from bench import inference as bench_inference
 from bench import load as bench_load
 from bench import plot as bench_plot
 from bench import profile as bench_profile
+from bench import scaling as bench_scaling
+from bench import scaling_report as bench_scaling_report
 from bench.machine import machine
 from bench.stack import Keys, cpu_meter, local_stack
 from service.cli.progress import progress
@@ -127,10 +130,14 @@ def report(result: dict[str, Any]) -> str:
             f"Saturation throughput, page views / floor: **{result['saturation_ratio']:.2f}**"
             f" (each round of adjacent slices: {_spread(result['slice_ratios'])})",
         ]
+        if "curve" in result:
+            lines += ["", bench_curve.line(result["curve"])]
         cpu = bench_load.cpu_table(result["load"])
         if cpu:
             note = "CPU per request at saturation, by psutil: the worker's threads and Redis."
             lines += ["", note, "", *cpu]
+    if "workers" in result:
+        lines += ["", *bench_scaling_report.section(result["workers"])]
     if "auth" in result:
         lines += ["", *bench_auth.section(result["auth"])]
     if "profile" in result:
@@ -157,6 +164,8 @@ def measure_all(
         result["load"] = runs
         result["saturation_ratio"] = bench_load.saturation_ratio(runs)
         result["slice_ratios"] = bench_load.slice_ratios(runs)
+        if bench_curve.points(runs):
+            result["curve"] = bench_curve.verdict(runs)
         if args.profile:
             result["profile"] = profile(url, keys, bodies, args.seconds)
         os.unlink(bodies)
@@ -190,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
     items = manifest.items[:500]
     if args.url and args.auth_overhead:
         raise ConfigError("--auth-overhead starts two services of its own: leave out --url")
+    if args.url and args.workers:
+        raise ConfigError("--workers starts services of its own: leave out --url")
     if args.url:
         result = measure_all(args.url.rstrip("/"), args, items, Keys.of(settings))
     else:
@@ -200,6 +211,13 @@ def run(args: argparse.Namespace) -> int:
         result["auth"] = bench_auth.compare(
             settings, bodies, args.auth_pairs, args.auth_rounds, args.seconds, args.auth_rate
         )
+        os.unlink(bodies)
+    if args.workers:
+        bodies = bodies_file(items, args)
+        result["workers"] = bench_scaling.compare(
+            settings, bodies, args.workers, args.seconds * 2 / args.workers_rounds,
+            args.workers_rounds,
+        )  # fmt: skip
         os.unlink(bodies)
     if args.inference_models is not None and args.inference_models.is_dir():
         result["inference"] = bench_inference.compare(
@@ -214,6 +232,14 @@ def run(args: argparse.Namespace) -> int:
     if "load" in result:
         svg, _ = bench_plot.draw(result["load"], title, args.out / f"bench-{stamp}")
         text += f"\n![Latency by offered load, and CPU per request]({svg.name})\n"
+    if "curve" in result:
+        svg, _ = bench_curve.draw(result["load"], title, args.out / f"bench-{stamp}-curve")
+        text += f"\n![p50 and p99 by offered load as a share of saturation]({svg.name})\n"
+    if "workers" in result:
+        svg, _ = bench_scaling_report.draw(
+            result["workers"], title, args.out / f"bench-{stamp}-workers"
+        )
+        text += f"\n![Page views at saturation by workers]({svg.name})\n"
     if "auth" in result:
         svg, _ = bench_plot.draw_auth(result["auth"], title, args.out / f"bench-{stamp}-auth")
         text += f"\n![Page views with the site key and without auth]({svg.name})\n"

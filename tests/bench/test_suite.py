@@ -56,9 +56,17 @@ def test_bench_reports_latency_against_its_floor(
     assert f"| page view's own work | {extra:+.0f} |" in result.stdout
     ratio = cpu["/v1/floor"]["total"] / cpu["/v1/page-views"]["total"]
     assert f"CPU per request, floor / page view: **{ratio:.2f}**" in result.stdout
-    (plot,) = tmp_path.glob("bench-*.svg")
+    (plot,) = tmp_path.glob("bench-*Z.svg")
     assert f"]({plot.name})" in report.with_suffix(".md").read_text()
     assert plot.with_suffix(".png").stat().st_size > 0
+    # One fixed rate, against the same run's saturation: the 70% verdict and its curve.
+    curve = figures["curve"]
+    assert curve["points"][0]["share"] == 100.0 / runs["/v1/page-views", "saturation"]["throughput"]
+    assert (
+        "at every rate up to 70% of saturation" in result.stdout or "**not shown**" in result.stdout
+    )
+    (drawn_curve,) = tmp_path.glob("bench-*-curve.svg")
+    assert f"]({drawn_curve.name})" in report.with_suffix(".md").read_text()
     drawn = {g.get("id", "") for g in ET.parse(plot).getroot().iter(f"{SVG}g")}
     assert sum(i.startswith("latency ") for i in drawn) == 4
     # Redis is not measured here, so three parts of each endpoint's bar.
