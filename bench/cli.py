@@ -28,6 +28,14 @@ def bench_inference(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_retrieval(args: argparse.Namespace) -> int:
+    from bench.retrieval import run
+
+    settings = Settings.from_env()
+    print(run(args.model, args.breadths, args.seconds, settings.ort_threads, args.out))
+    return 0
+
+
 def bench_faults(args: argparse.Namespace) -> int:
     from bench.fault_runs import SCENARIOS, run
     from bench.fault_summary import write
@@ -99,6 +107,14 @@ def register(commands: Any) -> None:
         "--workers-rounds", type=int, default=4, help="with --workers: rounds (%(default)s)"
     )
     bench_parser.add_argument(
+        "--catalogues", type=Path, metavar="DIR",
+        help="models of several catalogue sizes (`witryna bench-models`): page views at "
+        "saturation on each, stacks in turns (2 x --seconds a model, in rounds)",
+    )  # fmt: skip
+    bench_parser.add_argument(
+        "--catalogue-rounds", type=int, default=4, help="with --catalogues: rounds (%(default)s)"
+    )
+    bench_parser.add_argument(
         "--auth-overhead", action="store_true",
         help="what the site key costs: page views with keys and without auth, on two services "
         "of their own in alternating rounds, --seconds at a fixed rate and at saturation a side",
@@ -128,6 +144,23 @@ def register(commands: Any) -> None:
         "--out", type=Path, default=DEFAULT_OUT, help="results folder (default %(default)s)"
     )
     inference_parser.set_defaults(func=bench_inference)
+
+    retrieval_parser = commands.add_parser(
+        "bench-retrieval",
+        help="recall and rows/s of an artefact's item index at several search breadths",
+    )
+    retrieval_parser.add_argument(
+        "model", type=Path, help="an artefact folder, or a model's folder (its newest version)"
+    )
+    retrieval_parser.add_argument(
+        "--breadths", type=int, nargs="+", default=[32, 64, 128, 256, 512, 1024], metavar="N",
+        help="HNSW search breadths to measure (default 32 64 128 256 512 1024)",
+    )  # fmt: skip
+    retrieval_parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    retrieval_parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="results folder (default %(default)s)"
+    )
+    retrieval_parser.set_defaults(func=bench_retrieval)
 
     faults_parser = commands.add_parser(
         "bench-faults",

@@ -18,6 +18,7 @@ from service.model.manifest import latest_artefact
 from service.model.runtime import CPU, ModelRuntime
 
 CONCURRENCY = 64
+NEVER = 2**62  # retrieval_min_items that keeps the full graph
 
 
 def _sequences(runtime: ModelRuntime, count: int, seed: int) -> list[encoding.Encoded]:
@@ -51,42 +52,59 @@ async def _throughput(
     return done / (time.perf_counter() - start)
 
 
+def scorings(artefact: Path, threads: int, device: str) -> list[tuple[str, ModelRuntime]]:
+    """The artefact as the service runs it: its full graph and, when it ships an item
+    index, candidates from the index too."""
+    full = ModelRuntime(artefact, threads, device, retrieval_min_items=NEVER)
+    if full.manifest.retrieval is None:
+        return [("full graph", full)]
+    split = ModelRuntime(artefact, threads, device, retrieval_min_items=0)
+    return [("full graph", full), ("item index", split)]
+
+
 def compare(
     models_dir: Path, seconds: float, threads: int, device: str = "cpu"
 ) -> list[dict[str, Any]]:
-    """Rows per second with batches of up to 32 against batches of one, per artefact, on
-    ``device`` as the service would use it (``WITRYNA_DEVICE``)."""
+    """Rows per second with batches of up to 32 against batches of one, per artefact and
+    way of scoring its items, on ``device`` as the service would use it (``WITRYNA_DEVICE``)."""
     results = []
     for root in sorted(p for p in models_dir.iterdir() if p.is_dir()):
-        runtime = ModelRuntime(latest_artefact(models_dir, root.name), threads, device)
-        sequences = _sequences(runtime, 512, seed=1)
-        rates = {}
-        for label, max_batch in (("unbatched", 1), ("batched", 32)):
-            batcher = MicroBatcher(runtime, max_batch=max_batch, max_wait_us=0)
-            rates[label] = asyncio.run(_throughput(batcher, sequences, seconds))
-            batcher.close()
-        results.append({
-            "model": root.name,
-            "items": len(runtime.vocab.items),
-            "history": runtime.max_len,
-            "provider": runtime.provider,
-            "unbatched_per_s": rates["unbatched"],
-            "batched_per_s": rates["batched"],
-            "ratio": rates["batched"] / rates["unbatched"],
-        })  # fmt: skip
+        for scoring, runtime in scorings(latest_artefact(models_dir, root.name), threads, device):
+            sequences = _sequences(runtime, 512, seed=1)
+            rates = {}
+            for label, max_batch in (("unbatched", 1), ("batched", 32)):
+                batcher = MicroBatcher(runtime, max_batch=max_batch, max_wait_us=0)
+                rates[label] = asyncio.run(_throughput(batcher, sequences, seconds))
+                batcher.close()
+            spec = runtime.manifest.retrieval if runtime.retrieval else None
+            results.append({
+                "model": root.name,
+                "items": len(runtime.vocab.items),
+                "history": runtime.max_len,
+                "provider": runtime.provider,
+                "scoring": scoring,
+                "recall_at_20": None if spec is None else spec.recall_at_20,
+                "unbatched_per_s": rates["unbatched"],
+                "batched_per_s": rates["batched"],
+                "ratio": rates["batched"] / rates["unbatched"],
+            })  # fmt: skip
     return results
 
 
 def table(results: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| model | catalogue items | history | provider | unbatched rows/s "
+        "| model | catalogue items | history | provider | items scored by | unbatched rows/s "
         "| micro-batched rows/s (≤32) | ratio |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
+        recall = r.get("recall_at_20")
+        scoring = r.get("scoring", "full graph") + (
+            "" if recall is None else f" (recall {recall:.3f})"
+        )
         lines.append(
             f"| {r.get('model', '')} | {r['items']:,} | {r.get('history', 50)} "
-            f"| {r.get('provider', CPU)} "
+            f"| {r.get('provider', CPU)} | {scoring} "
             f"| {r['unbatched_per_s']:.0f} "
             f"| {r['batched_per_s']:.0f} | {r['ratio']:.2f}x |"
         )

@@ -21,6 +21,7 @@ from typing import Any, get_args
 import httpx
 
 from bench import auth as bench_auth
+from bench import catalogues as bench_catalogues
 from bench import curve as bench_curve
 from bench import inference as bench_inference
 from bench import load as bench_load
@@ -138,6 +139,8 @@ def report(result: dict[str, Any]) -> str:
             lines += ["", note, "", *cpu]
     if "workers" in result:
         lines += ["", *bench_scaling_report.section(result["workers"])]
+    if "catalogues" in result:
+        lines += ["", *bench_catalogues.section(result["catalogues"])]
     if "auth" in result:
         lines += ["", *bench_auth.section(result["auth"])]
     if "profile" in result:
@@ -199,8 +202,8 @@ def run(args: argparse.Namespace) -> int:
     items = manifest.items[:500]
     if args.url and args.auth_overhead:
         raise ConfigError("--auth-overhead starts two services of its own: leave out --url")
-    if args.url and args.workers:
-        raise ConfigError("--workers starts services of its own: leave out --url")
+    if args.url and (args.workers or args.catalogues):
+        raise ConfigError("--workers and --catalogues start services of their own: leave out --url")
     if args.url:
         result = measure_all(args.url.rstrip("/"), args, items, Keys.of(settings))
     else:
@@ -219,6 +222,11 @@ def run(args: argparse.Namespace) -> int:
             args.workers_rounds,
         )  # fmt: skip
         os.unlink(bodies)
+    if args.catalogues is not None:
+        result["catalogues"] = bench_catalogues.compare(
+            settings, args.catalogues, args.seconds * 2 / args.catalogue_rounds,
+            args.catalogue_rounds, args.visitors, args.seed,
+        )  # fmt: skip
     if args.inference_models is not None and args.inference_models.is_dir():
         result["inference"] = bench_inference.compare(
             args.inference_models, args.inference_seconds, settings.ort_threads, settings.device

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from service.model.encoding import FIRST_ID
 from service.model.item_index import (
@@ -48,7 +49,12 @@ TAIL_SEED = 20261201
 class ItemScorer:
     """The item tables of one artefact and, unless ``exact``, its index."""
 
-    def __init__(self, artefact: Path, candidates: int, breadth: int, top_k: int) -> None:
+    def __init__(
+        self, artefact: Path, candidates: int, breadth: int, top_k: int, threads: int = 1
+    ) -> None:
+        # NumPy's BLAS would start a thread per core for the small products below, which on
+        # a worker pinned to its core only take turns with the event loop.
+        threadpool_limits(max(threads, 1), user_api="blas")
         self.table: npt.NDArray[np.float32] = load_table(artefact, TABLE_FILE)  # type: ignore[assignment]
         self.neighbours: npt.NDArray[np.int32] = load_table(artefact, COVISIT_ITEMS_FILE)  # type: ignore[assignment]
         self.weights: npt.NDArray[np.float32] = load_table(artefact, COVISIT_WEIGHTS_FILE)  # type: ignore[assignment]

@@ -81,7 +81,7 @@ class ModelRuntime:
         self.scorer: ItemScorer | None = None
         if spec is not None and self.retrieval:
             top_k = self.manifest.feature_spec.top_k
-            self.scorer = ItemScorer(artefact, spec.candidates, spec.breadth, top_k)
+            self.scorer = ItemScorer(artefact, spec.candidates, spec.breadth, top_k, threads)
         self.provider: str = self._session.get_providers()[0]
         if self.provider != providers[0]:
             log.warning("asked for %s, ONNX Runtime fell back to %s", providers[0], self.provider)
@@ -90,6 +90,16 @@ class ModelRuntime:
         # On a GPU, binding inputs and outputs spares ONNX Runtime its per-run allocations.
         self.io_binding = self.provider != CPU if io_binding is None else io_binding
         log.info("model %s on %s", self.version, self.provider)
+        if spec is not None and self.retrieval:
+            log.info(
+                "model %s scores candidates from its item index: %d of %d items a row at "
+                "search breadth %d (recall %.3f)",
+                self.version,
+                spec.candidates,
+                len(self.manifest.items),
+                spec.breadth,
+                spec.recall_at_20,
+            )
 
     @property
     def version(self) -> str:

@@ -58,5 +58,6 @@ def test_the_workers_comparison_refuses_a_service_it_did_not_start(
         env={**command_env, "WITRYNA_MODELS_DIR": str(ROOT / "models")},
     )  # fmt: skip
     assert result.returncode == 2
-    assert "--workers starts services of its own: leave out --url" in result.stderr
+    refusal = "--workers and --catalogues start services of their own: leave out --url"
+    assert refusal in result.stderr
     assert not list(tmp_path.iterdir())

@@ -1,0 +1,159 @@
+"""An export with an item index: what it ships, that the service runs it as it runs the full
+graph, that publishing holds it to its recall, and that a served page view uses it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from service.decision.experiments import in_holdout
+from service.decision.policy import load
+from service.model.item_index import INDEX_FILE, TABLE_FILE
+from service.model.manifest import ENCODER_FILE, MANIFEST_FILE, RECALL_TARGET, read_manifest
+from service.model.runtime import ModelRuntime
+from service.storage.server import RedisServer
+from tests._support.stack import ROOT, SECRET, SERVICE_ENV, Service
+from training.data.simulator import simulate
+from training.model.export import export
+from training.model.retrieval import BREADTHS, CANDIDATES
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:.*LeafSpec:FutureWarning")]
+
+CHECKPOINT = ROOT / "build" / "demo.pt"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo model's checkpoint (`make model` trains it), exported with its index."""
+    if not CHECKPOINT.is_file():
+        pytest.fail(f"{CHECKPOINT} is missing: `make test` trains it before running pytest")
+    folder = tmp_path_factory.mktemp("models")
+    export(CHECKPOINT, folder, "demo", retrieval=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def artefact(models: Path) -> Path:
+    return next(p for p in (models / "demo").iterdir() if (p / MANIFEST_FILE).is_file())
+
+
+def test_the_artefact_ships_the_encoder_tables_and_an_index_it_checked(artefact: Path) -> None:
+    spec = read_manifest(artefact).retrieval
+    assert spec is not None
+    for name in (ENCODER_FILE, TABLE_FILE, INDEX_FILE):
+        assert (artefact / name).stat().st_size > 0, name
+    assert spec.encoder_sha256 == hashlib.sha256((artefact / ENCODER_FILE).read_bytes()).hexdigest()
+    assert spec.recall_at_20 >= RECALL_TARGET
+    assert spec.breadth in BREADTHS
+    assert spec.candidates == CANDIDATES
+    assert spec.probes >= 500
+    assert spec.parity_max_abs_diff <= 1e-4
+
+
+def test_the_service_scores_candidates_as_the_full_graph_scores_every_item(
+    artefact: Path,
+) -> None:
+    split = ModelRuntime(artefact, threads=1, device="cpu", retrieval_min_items=0)
+    full = ModelRuntime(artefact, threads=1, device="cpu")
+    assert split.retrieval
+    assert split.scorer is not None
+    assert not full.retrieval
+    assert full.scorer is None
+    sessions = [s.events[: 1 + n % 9] for n, s in enumerate(simulate(48, seed=5))]
+    batch = full.encode(sessions)
+    a, b = split.predict(batch), full.predict(batch)
+    np.testing.assert_allclose(a.intent_probs, b.intent_probs, atol=1e-5)
+    assert a.uplift is not None
+    assert b.uplift is not None
+    np.testing.assert_allclose(a.uplift, b.uplift, atol=1e-5)
+    found = [len(set(x) & set(y)) / len(y) for x, y in zip(a.top_items, b.top_items, strict=True)]
+    assert np.mean(found) >= RECALL_TARGET, np.mean(found)
+    same = a.top_items[:, 0] == b.top_items[:, 0]
+    assert same.mean() >= 0.9
+    np.testing.assert_allclose(a.top_scores[same, 0], b.top_scores[same, 0], rtol=0.02)
+
+
+def publish(models: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "service", "publish", "--models-dir", str(models), *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def test_publishing_refuses_an_index_that_finds_too_little_unless_forced(
+    models: Path, artefact: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(models, copy)
+    manifest = copy / "demo" / artefact.name / MANIFEST_FILE
+    described = json.loads(manifest.read_text())
+    described["retrieval"]["recall_at_20"] = 0.5
+    manifest.write_text(json.dumps(described))
+
+    refused = publish(copy, "--name", "demo", artefact.name)
+    assert refused.returncode == 2, refused.stderr
+    assert "its item index finds 0.500 of the exact top 20" in refused.stderr
+    assert not (copy / "demo" / "CURRENT").exists()
+
+    forced = publish(copy, "--name", "demo", "--force", artefact.name)
+    assert forced.returncode == 0, forced.stderr
+    assert "published with --force though its item index finds 0.500" in forced.stderr
+    assert (copy / "demo" / "CURRENT").read_text().strip() == artefact.name
+
+
+def test_a_served_page_view_is_ranked_through_the_index(
+    models: Path, artefact: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "serve.log"
+    env = {**SERVICE_ENV, "WITRYNA_MODELS_DIR": str(models), "WITRYNA_RETRIEVAL_MIN_ITEMS": "0"}
+    item = read_manifest(artefact).items[0]
+    visitor = next(f"r-{n}" for n in range(100) if not in_holdout(load(None), f"r-{n}"))
+    view = {"visitor_id": visitor, "page": {"type": "product", "item_id": item}}
+    with (
+        RedisServer() as redis,
+        Service(redis.url, log=log, **env) as service,
+        httpx.Client(base_url=service.url, headers=SECRET, timeout=10.0) as client,
+    ):
+        client.post("/v1/page-views", json=view).raise_for_status()
+        answer = client.post("/v1/page-views", json=view)
+    assert answer.status_code == 200, answer.text
+    carousel = answer.json()["slots"]["recommendations"]
+    assert carousel["items"], carousel
+    assert "model:next_item" in carousel["reasons"], carousel
+    assert "scores candidates from its item index" in log.read_text()
+
+
+def test_the_benchmark_compares_catalogues_each_served_as_the_service_would(
+    models: Path, artefact: Path, tmp_path: Path
+) -> None:
+    """`witryna bench --catalogues`: one stack a model, the index used where it is shipped."""
+    catalogues = tmp_path / "catalogues"
+    shutil.copytree(artefact, catalogues / "index" / artefact.name)
+    demo = ROOT / "models" / "demo"
+    served = (demo / "CURRENT").read_text().strip()
+    shutil.copytree(demo / served, catalogues / "full" / served)
+    out = tmp_path / "out"
+    command = [
+        sys.executable, "-m", "service", "bench", "--requests", "20", "--catalogues",
+        str(catalogues), "--seconds", "1", "--catalogue-rounds", "2", "--out", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "WITRYNA_RETRIEVAL_MIN_ITEMS": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(next(out.glob("bench-*.json")).read_text())
+    runs = {run["model"]: run for run in result["catalogues"]["runs"]}
+    assert runs["index"]["scoring"].startswith("item index, breadth ")
+    assert runs["full"]["scoring"] == "every item (full graph)"
+    for run in runs.values():
+        assert run["throughput"] > 0, run
+        assert run["errors"] == 0, run
+        assert len(run["round_ratios"]) == 2
+    report = next(out.glob("bench-*.md")).read_text()
+    assert "## Catalogue scale: page views at saturation by catalogue size" in report
