@@ -85,15 +85,19 @@ format: venv ## apply ruff's fixes and formatting
 
 # Training the demo model and mypy each keep a core busy for most of a minute: side by side.
 # Then two processes share the tests, a file each at a time, at the lowest CPU priority,
+# the files with slow tests first (tests/_support/ordering.py: xdist keeps that order),
 # while the tests that hold latencies or rates to a bound (marked serial) run beside them
 # at normal priority, which the kernel serves first; their output follows the rest's.
+# Each of the two computes on one thread (OMP_NUM_THREADS, which torch's OpenMP and numpy's
+# BLAS read): with torch.set_num_threads(1) alone, their pools of a thread per core still
+# cost twice the CPU on two shared cores (the uplift acceptance fixture: 84 s, not 12 s).
 SERIAL_LOG := build/serial-tests.log
 
 test: venv redis browser tools ## set up, lint, then run the whole test suite (CI)
 	$(MAKE) --no-print-directory -j2 model lint
 	@mkdir -p build
 	@$(BIN)/pytest -m serial > $(SERIAL_LOG) 2>&1 & serial=$$!; \
-	nice -n 19 $(BIN)/pytest -n 2 --dist loadfile -m 'not serial'; rest=$$?; \
+	OMP_NUM_THREADS=1 nice -n 19 $(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder -m 'not serial'; rest=$$?; \
 	wait $$serial; serial_rc=$$?; echo "--- the serial tests:"; cat $(SERIAL_LOG); \
 	exit $$(( rest || serial_rc ))
 

@@ -25,6 +25,8 @@ from tests._support.stack import (
     Service,
 )
 
+pytest_plugins = ["tests._support.ordering"]
+
 
 @pytest.fixture(scope="session")
 def artefact() -> Path:

@@ -269,6 +269,7 @@ def test_readers_stream_instead_of_loading_the_file(tmp_path: Path) -> None:
     sessions.close()
 
 
+@pytest.mark.slow
 def test_train_command_trains_on_a_real_file(tmp_path: Path) -> None:
     from training.cli import main
     from training.model.checkpoint import load_checkpoint

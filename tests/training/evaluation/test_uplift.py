@@ -29,9 +29,8 @@ from training.evaluation.uplift import (
     qini_curves,
     qini_report,
 )
-from training.model.checkpoint import save_checkpoint
 from training.model.covisit import CovisitLookup, Table
-from training.model.export import OUTPUT_NAMES, check_parity, export, parity_batch
+from training.model.export import OUTPUT_NAMES, check_parity, parity_batch
 from training.model.intent_ranker import IntentRanker, ModelConfig
 from training.model.loss import batch_loss
 from training.model.train import TrainConfig, TrainResult, train
@@ -161,18 +160,14 @@ def test_uplift_loss_only_on_the_logged_offer_prefix() -> None:
     assert quiet.requires_grad
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sims = simulate(80, seed=1)
-    config = TrainConfig(epochs=1, seed=0, d_model=32, progress=False)
-    result = train([s.events for s in sims], config, logged_treatments(sims))
-    return save_checkpoint(result.checkpoint, tmp_path_factory.mktemp("uplift") / "tiny.pt")
-
-
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*LeafSpec:FutureWarning")
-def test_export_has_uplift_output_with_parity(tiny: Path, tmp_path: Path) -> None:
-    artefact = export(tiny, tmp_path / "models", "demo")
+def test_export_has_uplift_output_with_parity(
+    tiny_checkpoints: tuple[Path, Path], tiny_artefact: Path, tmp_path: Path
+) -> None:
+    """On the run's exported tiny model (tests/training/conftest.py), trained with the
+    simulated holdout's logged offers."""
+    tiny, artefact = tiny_checkpoints[0], tiny_artefact
     manifest = read_manifest(artefact)
     assert manifest.feature_spec.outputs == list(OUTPUT_NAMES)
     assert OUTPUT_NAMES[3] == "uplift"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from training.model.checkpoint import load_checkpoint
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[3]
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 
 
+@pytest.mark.slow
 def test_torchrun_trains_with_two_processes_and_one_writer(tmp_path: Path) -> None:
     out = tmp_path / "ddp.pt"
     command = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "training.cli"]

@@ -11,8 +11,7 @@ import pytest
 
 from service.model.encoding import FEATURES, Vocabulary
 from service.model.manifest import MODEL_FILE, latest_artefact, read_manifest
-from training.data.simulator import simulate
-from training.model.checkpoint import model_from_checkpoint, save_checkpoint
+from training.model.checkpoint import model_from_checkpoint
 from training.model.export import (
     OUTPUT_NAMES,
     ParityError,
@@ -23,7 +22,6 @@ from training.model.export import (
     reserve_version,
 )
 from training.model.intent_ranker import IntentRanker
-from training.model.train import TrainConfig, train
 
 pytestmark = [
     pytest.mark.slow,
@@ -32,22 +30,15 @@ pytestmark = [
 ]
 
 
-def tiny_checkpoint(path: Path, seed: int) -> Path:
-    """The same data every time, so that models of different seeds share one vocabulary."""
-    sessions = [s.events for s in simulate(80, seed=1)]
-    config = TrainConfig(epochs=1, seed=seed, d_model=32, progress=False)
-    return save_checkpoint(train(sessions, config).checkpoint, path)
+# Shared with the other tests that export (tests/training/conftest.py), made once a run.
+@pytest.fixture(scope="module")
+def checkpoints(tiny_checkpoints: tuple[Path, Path]) -> tuple[Path, Path]:
+    return tiny_checkpoints
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("checkpoints")
-    return tiny_checkpoint(folder / "a.pt", seed=1), tiny_checkpoint(folder / "b.pt", seed=2)
-
-
-@pytest.fixture(scope="module")
-def artefact(checkpoints: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return export(checkpoints[0], tmp_path_factory.mktemp("models"), "demo")
+def artefact(tiny_artefact: Path) -> Path:
+    return tiny_artefact
 
 
 def load_model(path: Path) -> IntentRanker:
