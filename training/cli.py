@@ -92,6 +92,13 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="half-precision weights and arithmetic, fp32 inputs and outputs (for GPUs)",
     )
+    export.add_argument(
+        "--retrieval",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="ship an item index beside the graph, so that large catalogues score candidates "
+        "only (auto: from 100,000 items; docs/model.md, Candidate retrieval)",
+    )
     export.set_defaults(func=export_command)
 
     from training.data.demo_catalogue import add_parser as add_demo_catalogue
@@ -213,12 +220,14 @@ def _paths_and_format(args: argparse.Namespace) -> tuple[list[Path], str]:
 def export_command(args: argparse.Namespace) -> int:
     from service.settings import Settings
     from training.model.export import ParityError, export
+    from training.model.retrieval import RetrievalError
 
     models_dir = args.models_dir or Path(Settings.from_env().models_dir)
     name = export_name(args)
     try:
-        artefact = export(args.checkpoint, models_dir, name, half=args.half)
-    except ParityError as exc:
+        retrieval = {"auto": None, "on": True, "off": False}[args.retrieval]
+        artefact = export(args.checkpoint, models_dir, name, half=args.half, retrieval=retrieval)
+    except (ParityError, RetrievalError) as exc:
         print(f"not published: {exc}", file=sys.stderr)
         return 1
     where = f" --models-dir {args.models_dir}" if args.models_dir else ""

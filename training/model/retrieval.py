@@ -16,6 +16,7 @@ the share it finds on other probes, and publishing refuses one under ``RECALL_TA
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from training.model.layers import ITEM, wide_features
 
 # Catalogues from this size ship an index unless told otherwise (`witryna export --retrieval`).
 AUTO_ITEMS = 100_000
+log = logging.getLogger(__name__)
 # Publishing refuses an index below RECALL_TARGET (service.model.validation); tuning aims
 # above it, so that held-out probes land above it too.
 TUNING_TARGET = 0.96
@@ -164,7 +166,7 @@ def tune(split: Split, tuning: Encoded, held_out: Encoded) -> tuple[int, float]:
     for breadth in BREADTHS:
         split.scorer.index.breadth = breadth
         found = recall(split, tuning, exact_tuning)
-        print(f"retrieval: search breadth {breadth} finds {found:.3f} of the top 20", flush=True)
+        log.info("search breadth %d finds %.3f of the exact top 20", breadth, found)
         if found >= TUNING_TARGET:
             break
     return breadth, recall(split, held_out, split.top(held_out, exact=True)[1])
