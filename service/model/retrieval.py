@@ -96,20 +96,55 @@ class ItemScorer:
         followed = (self.weights[items] * (pointing[:, 1] * gate[:, 2:3])[..., None]).reshape(
             rows, -1
         )
-        ids = np.hstack([found, items, neighbours])
-        mass = np.hstack([np.zeros(found.shape, np.float32), copied, followed])
-        keys, inverse = np.unique(
-            ids + np.arange(rows)[:, None] * len(self.table), return_inverse=True
-        )
+        found_logits = np.einsum("bmj,bj->bm", self.table[found], augmented)
+        valid = found >= FIRST_ID
+        if log_norm is None:
+            log_norm = self._estimated_norm(augmented, found_logits, valid)
+        keys, pointed = self._pointed(
+            found, found_logits, valid, log_norm, gate[:, 0],
+            np.hstack([items, neighbours]), np.hstack([copied, followed]),
+        )  # fmt: skip
         row, item = np.divmod(keys, len(self.table))
         logits = np.einsum("ij,ij->i", self.table[item], augmented[row])
-        if log_norm is None:
-            log_norm = self._estimated_norm(augmented, logits, inverse[:, : found.shape[1]], found)
-        pointed = np.bincount(inverse.ravel(), mass.ravel(), minlength=len(keys))
         scores = gate[row, 0] * np.exp(logits - log_norm[row]) + pointed
         scores[item < FIRST_ID] = -np.inf
         total = gate[:, 0] + copied.sum(1) + followed.sum(1)
         return self._top(row, item, scores, rows, total)
+
+    def _pointed(
+        self,
+        found: Ids,
+        found_logits: Floats,
+        valid: npt.NDArray[np.bool_],
+        log_norm: npt.NDArray[np.float64],
+        generated: Floats,
+        ids: Ids,
+        mass: Floats,
+    ) -> tuple[Ids, npt.NDArray[np.float64]]:
+        """``(keys, pointer mass)`` of the items to score, a key ``row * V + item``: the found
+        ones, and those the pointer sources name that could still reach a row's top ``K``.
+
+        An item not found scores no higher than the lowest found one, so its generated share
+        is at most ``cap``; one whose pointer mass plus ``cap`` falls short of the ``K``-th
+        found item's generated share alone cannot make the top. Most co-visited items are
+        such, and need not be gathered from the table (a thousand rows a row at 20
+        neighbours of 50 events)."""
+        rows, vocab = len(found), len(self.table)
+        offset = np.arange(rows)[:, None] * vocab
+        floor = np.where(valid, found_logits, np.inf).min(axis=1)
+        cap = generated * np.exp(floor - log_norm)
+        shares = np.where(valid, generated[:, None] * np.exp(found_logits - log_norm[:, None]), 0)
+        k = min(self.top_k, shares.shape[1])
+        kth = -np.partition(-shares, k - 1, axis=1)[:, k - 1]
+        named, inverse = np.unique(ids + offset, return_inverse=True)
+        named_mass = np.bincount(inverse.ravel(), mass.ravel(), minlength=len(named))
+        found_keys = (found + offset).ravel()
+        near = named_mass + cap[named // vocab] >= kth[named // vocab]
+        near |= np.isin(named, found_keys)  # a found item keeps its pointer mass
+        named, named_mass = named[near], named_mass[near]
+        keys, at = np.unique(np.concatenate([found_keys, named]), return_inverse=True)
+        pointed = np.bincount(at[found.size :], named_mass, minlength=len(keys))
+        return keys, pointed
 
     def _full_scan(self, augmented: Floats) -> tuple[Ids, npt.NDArray[np.float64]]:
         logits = augmented @ np.asarray(self.table[FIRST_ID:]).T
@@ -119,15 +154,14 @@ class ItemScorer:
         return top + FIRST_ID, log_norm
 
     def _estimated_norm(
-        self, augmented: Floats, logits: Floats, at: npt.NDArray[np.intp], found: Ids
+        self, augmented: Floats, found_logits: Floats, valid: npt.NDArray[np.bool_]
     ) -> npt.NDArray[np.float64]:
         """The log of the generated distribution's normaliser: the found items' exact mass
         plus the rest's, estimated from the sample's items that score below every found one
-        (those above would be found), times the catalogue's share the sample is; ``at``
-        places the found items in ``logits``."""
-        head = np.where(found >= FIRST_ID, logits[at], -np.inf).astype(np.float64)
+        (those above would be found), times the catalogue's share the sample is."""
+        head = np.where(valid, found_logits, -np.inf).astype(np.float64)
         tail = (augmented @ self._tail.T).astype(np.float64)
-        floor = np.where(found >= FIRST_ID, head, np.inf).min(axis=1, keepdims=True)
+        floor = np.where(valid, head, np.inf).min(axis=1, keepdims=True)
         tail[tail >= floor] = -np.inf
         both = np.hstack([head, tail + np.log(self._real / tail.shape[1])])
         peak = both.max(axis=1, keepdims=True)
