@@ -112,9 +112,9 @@ $(BENCH_MODELS):
 # Results go to build/; the committed ones are refreshed on purpose: `make bench BENCH_OUT=bench/results`.
 BENCH_OUT ?= build/bench
 
-bench: venv redis model $(BENCH_MODELS) ## sequential, fixed-rate, saturation and batching figures (BENCH_OUT)
+bench: venv redis model $(BENCH_MODELS) ## sequential, fixed-rate, saturation, catalogue-size and batching figures (BENCH_OUT)
 	$(BIN)/witryna bench --rates 250 500 1000 --seconds 10 --inference-models $(BENCH_MODELS) --profile \
-		--out $(BENCH_OUT)
+		--catalogues $(BENCH_MODELS) --out $(BENCH_OUT)
 
 bench-inference: venv $(BENCH_MODELS) ## micro-batched vs unbatched inference alone, on WITRYNA_DEVICE (GPU: see README)
 	$(BIN)/witryna bench-inference $(BENCH_MODELS) --out $(BENCH_OUT)

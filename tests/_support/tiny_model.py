@@ -70,11 +70,12 @@ def tiny_checkpoints(root: Path) -> tuple[Path, Path]:
 
 
 def tiny_artefact(root: Path) -> Path:
-    """The first tiny model exported: ``models/demo/<version>`` alone in its models folder."""
+    """The first tiny model exported, with an item index (tests/training/model/
+    test_retrieval_export.py): ``models/demo/<version>`` alone in its models folder."""
     checkpoint = tiny_checkpoints(root)[0]
 
     def build(folder: Path) -> None:
         with one_torch_thread():
-            export(checkpoint, folder / "models", "demo")
+            export(checkpoint, folder / "models", "demo", retrieval=True)
 
     return latest_artefact(built_once(root, "tiny-artefact", build) / "models", "demo")

@@ -1,5 +1,6 @@
-"""An export with an item index: what it ships, that the service runs it as it runs the full
-graph, that publishing holds it to its recall, and that a served page view uses it."""
+"""An export with an item index (the run's tiny model, exported with one): what it ships,
+that the service runs it as it runs the full graph, that publishing holds it to its recall,
+and that a served page view and the benchmark use it."""
 
 from __future__ import annotations
 
@@ -23,27 +24,20 @@ from service.model.runtime import ModelRuntime
 from service.storage.server import RedisServer
 from tests._support.stack import ROOT, SECRET, SERVICE_ENV, Service
 from training.data.simulator import simulate
-from training.model.export import export
 from training.model.retrieval import BREADTHS, CANDIDATES
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:.*LeafSpec:FutureWarning")]
 
-CHECKPOINT = ROOT / "build" / "demo.pt"
+
+@pytest.fixture(scope="module")
+def artefact(tiny_artefact: Path) -> Path:
+    """The run's tiny model, exported with its index (tests/_support/tiny_model.py)."""
+    return tiny_artefact
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo model's checkpoint (`make model` trains it), exported with its index."""
-    if not CHECKPOINT.is_file():
-        pytest.fail(f"{CHECKPOINT} is missing: `make test` trains it before running pytest")
-    folder = tmp_path_factory.mktemp("models")
-    export(CHECKPOINT, folder, "demo", retrieval=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def artefact(models: Path) -> Path:
-    return next(p for p in (models / "demo").iterdir() if (p / MANIFEST_FILE).is_file())
+def models(artefact: Path) -> Path:
+    return artefact.parent.parent
 
 
 def test_the_artefact_ships_the_encoder_tables_and_an_index_it_checked(artefact: Path) -> None:
