@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from bench import load as bench_load
+from bench.journeys import page_views
 from bench.stack import local_stack
 from service.cli.progress import progress
 from service.model.manifest import Manifest, current_artefact, read_manifest
@@ -32,8 +33,6 @@ BAR = 1.5
 
 def _bodies(manifest: Manifest, visitors: int, seed: int) -> Path:
     """Page views over this model's own items, one JSON body a line; the caller removes it."""
-    from bench.suite import page_views
-
     rng = random.Random(seed)
     items = rng.sample(manifest.items, min(len(manifest.items), 5000))
     views = page_views(items, visitors, seed)
@@ -62,7 +61,9 @@ def compare(settings: Settings, models_dir: Path, seconds: float, rounds: int,
     try:
         with ExitStack() as started:
             stacks = {}
-            for name, _ in progress(models, desc="catalogue stacks", total=len(models), unit="stack"):
+            for name, _ in progress(
+                models, desc="catalogue stacks", total=len(models), unit="stack"
+            ):
                 own = msgspec.structs.replace(settings, models_dir=str(models_dir), model_name=name)
                 env = {"WITRYNA_MODELS_DIR": str(models_dir), "WITRYNA_MODEL_NAME": name}
                 stacks[name] = started.enter_context(local_stack(own, env=env))

@@ -9,14 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import httpx
 
@@ -29,26 +28,15 @@ from bench import plot as bench_plot
 from bench import profile as bench_profile
 from bench import scaling as bench_scaling
 from bench import scaling_report as bench_scaling_report
+from bench.journeys import page_views
 from bench.machine import machine
 from bench.stack import Keys, cpu_meter, local_stack
 from service.cli.progress import progress
 from service.errors import ConfigError
 from service.model.manifest import current_artefact, read_manifest
-from service.schema import PageType
 from service.settings import Settings
 
 WARM_UP = 50
-
-
-def page_views(items: list[str], visitors: int, seed: int) -> Iterator[dict[str, Any]]:
-    rng = random.Random(seed)
-    page_types = get_args(PageType)
-    while True:
-        page_type = rng.choice(page_types)
-        page: dict[str, Any] = {"type": page_type}
-        if page_type == "product":
-            page["item_id"] = rng.choice(items)
-        yield {"visitor_id": f"bench-{rng.randrange(visitors)}", "page": page}
 
 
 def timed(label: str, count: int, call: Callable[[], httpx.Response]) -> list[float]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 import numpy.typing as npt
 
@@ -58,6 +57,8 @@ def augment_queries(queries: Floats) -> Floats:
 
 def build_index(table: Floats, path: Path) -> None:
     """An HNSW index of every real item (ids from ``FIRST_ID``) of ``table``, saved to ``path``."""
+    import faiss
+
     points = augment_items(np.ascontiguousarray(table[FIRST_ID:], dtype=np.float32))
     index = faiss.IndexHNSWFlat(points.shape[1], CONNECTIVITY)
     index.hnsw.efConstruction = EXPANSION_ADD
@@ -70,6 +71,9 @@ class ItemIndex:
     ``efSearch``. Searches run on the calling thread (faiss would start a pool per call)."""
 
     def __init__(self, path: Path, breadth: int) -> None:
+        # Imported here: a service without an index does not load faiss (0.2 s a worker).
+        import faiss
+
         faiss.omp_set_num_threads(1)
         self._index: Any = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
         self.breadth = breadth

@@ -144,7 +144,7 @@ class ItemScorer:
         named, named_mass = named[near], named_mass[near]
         keys, at = np.unique(np.concatenate([found_keys, named]), return_inverse=True)
         pointed = np.bincount(at[found.size :], named_mass, minlength=len(keys))
-        return keys, pointed
+        return keys.astype(np.int64), pointed.astype(np.float64)
 
     def _full_scan(self, augmented: Floats) -> tuple[Ids, npt.NDArray[np.float64]]:
         logits = augmented @ np.asarray(self.table[FIRST_ID:]).T

@@ -8,11 +8,9 @@ folder never sees half of it.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import shutil
 import tempfile
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +33,7 @@ from service.model.manifest import (
 from training.data.simulator import simulate
 from training.model.checkpoint import load_checkpoint, model_from_checkpoint
 from training.model.intent_ranker import IntentRanker
+from training.model.onnx_export import quiet_export
 from training.model.retrieval import AUTO_ITEMS, ship
 
 PARITY_TOLERANCE = 1e-4
@@ -80,34 +79,6 @@ def export_onnx(model: IntentRanker, path: Path, example: Encoded) -> None:
         output_names=list(OUTPUT_NAMES),
         dynamic_shapes={"events": {0: batch, 1: length}},
     )
-
-
-def quiet_export(
-    module: torch.nn.Module,
-    example: tuple[torch.Tensor, ...],
-    path: Path,
-    input_names: list[str],
-    output_names: list[str],
-    dynamic_shapes: dict[str, dict[int, Any]],
-) -> None:
-    """``torch.onnx.export`` through torch.export, into one file."""
-    # torch.export's own deprecation noise and "torchvision is not installed" say nothing
-    # about this model; keep them out of the export command's output.
-    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*LeafSpec", category=FutureWarning)
-        warnings.filterwarnings("ignore", message=".*shares the same shape constraints")
-        torch.onnx.export(
-            module,
-            example,
-            str(path),
-            dynamo=True,
-            external_data=False,
-            input_names=input_names,
-            output_names=output_names,
-            dynamic_shapes=dynamic_shapes,
-            verbose=False,
-        )
 
 
 def to_half(onnx_path: Path) -> None:

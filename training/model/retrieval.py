@@ -36,6 +36,7 @@ from service.model.manifest import ENCODER_FILE, RetrievalSpec
 from service.model.retrieval import ENCODER_INPUTS, ENCODER_OUTPUTS, ItemScorer
 from training.model.intent_ranker import IntentRanker
 from training.model.layers import ITEM, wide_features
+from training.model.onnx_export import quiet_export
 
 # Catalogues from this size ship an index unless told otherwise (`witryna export --retrieval`).
 AUTO_ITEMS = 100_000
@@ -85,8 +86,6 @@ def write_tables(model: IntentRanker, folder: Path) -> None:
 
 
 def export_encoder(model: IntentRanker, path: Path, example: Encoded) -> None:
-    from training.model.export import quiet_export
-
     vectors = model.item_table()[torch.from_numpy(example[..., ITEM])].detach()
     batch = torch.export.Dim("batch", min=1, max=4096)
     length = torch.export.Dim("length", min=1, max=4096)
