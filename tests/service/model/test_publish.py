@@ -19,12 +19,17 @@ from tests._support.stack import ROOT, SECRET, Service, wait_for
 
 
 def copy_version(artefact: Path, root: Path, version: str) -> Path:
-    """The demo artefact under another version name, as `witryna export` would lay it out."""
+    """The demo artefact under another version name, as `witryna export` would lay it out:
+    staged in a dot-folder and renamed whole. A service with no CURRENT serves the newest
+    folder it sees, so a copy made in place could be served before its manifest is renamed
+    (a fresh clone's run once saw the demo's own version between the two)."""
     target = root / version
-    shutil.copytree(artefact, target)
-    manifest = json.loads((target / MANIFEST_FILE).read_text())
+    staging = root / f".staging-{version}"
+    shutil.copytree(artefact, staging)
+    manifest = json.loads((staging / MANIFEST_FILE).read_text())
     manifest["version"] = version
-    (target / MANIFEST_FILE).write_text(json.dumps(manifest))
+    (staging / MANIFEST_FILE).write_text(json.dumps(manifest))
+    staging.rename(target)
     return target
 
 
