@@ -24,7 +24,6 @@ from service.model.manifest import latest_artefact
 from service.model.retrieval import ENCODER_OUTPUTS, ITEM_COLUMN
 from service.model.runtime import ModelRuntime
 
-BREADTHS = (32, 64, 128, 256, 512, 1024)
 PROBES = 512
 
 
