@@ -45,7 +45,7 @@ def _scoring(manifest: Manifest, settings: Settings) -> str:
     spec = manifest.retrieval
     if spec is None or len(manifest.items) < settings.retrieval_min_items:
         return "every item (full graph)"
-    return f"item index, breadth {spec.breadth}, recall@20 {spec.recall_at_20:.3f}"
+    return f"item index ({spec.breadth} lists a search), recall@20 {spec.recall_at_20:.3f}"
 
 
 def compare(settings: Settings, models_dir: Path, seconds: float, rounds: int,

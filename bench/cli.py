@@ -147,14 +147,15 @@ def register(commands: Any) -> None:
 
     retrieval_parser = commands.add_parser(
         "bench-retrieval",
-        help="recall and rows/s of an artefact's item index at several search breadths",
+        help="recall and rows/s of an artefact's item index by the lists a search reads",
     )
     retrieval_parser.add_argument(
         "model", type=Path, help="an artefact folder, or a model's folder (its newest version)"
     )
     retrieval_parser.add_argument(
-        "--breadths", type=int, nargs="+", default=[32, 64, 128, 256, 512, 1024], metavar="N",
-        help="HNSW search breadths to measure (default 32 64 128 256 512 1024)",
+        "--breadths", type=int, nargs="+", metavar="N",
+        help="lists a search reads, each measured (default: 8, 16, 32, ... doubling up to "
+        "all of the index's, as export tries them)",
     )  # fmt: skip
     retrieval_parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
     retrieval_parser.add_argument(

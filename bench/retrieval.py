@@ -1,8 +1,8 @@
-"""`witryna bench-retrieval`: what the item index's search breadth buys and costs.
+"""`witryna bench-retrieval`: what reading more of the item index buys and costs.
 
-For an artefact that ships an index, each breadth gets its micro-batched rows per second and
-the share of the exact top 20 it finds, on the same random histories, beside the full graph
-scoring every item; the breadth the manifest names (tuned at export) is marked.
+For an artefact that ships an index, each breadth (lists read) gets its micro-batched rows per
+second and the share of the exact top 20 it finds, on the same random histories, beside the
+full graph scoring every item; the breadth the manifest names (tuned at export) is marked.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ import numpy as np
 from bench import inference as bench_inference
 from bench.machine import machine
 from bench.plot import _save
-from service.model import encoding
+from service.model import encoding, item_index
 from service.model.batcher import MicroBatcher
 from service.model.manifest import latest_artefact
-from service.model.retrieval import ENCODER_OUTPUTS, ITEM_COLUMN
 from service.model.runtime import ModelRuntime
 
 PROBES = 512
@@ -37,19 +36,17 @@ def _rate(runtime: ModelRuntime, sequences: list[encoding.Encoded], seconds: flo
 
 def _recall(runtime: ModelRuntime, sequences: list[encoding.Encoded]) -> float:
     """Share of the exact top items the index's candidates give, on ``sequences``."""
-    assert runtime.scorer is not None
     batch = encoding.pad_left(sequences, runtime.max_len)
-    items = batch[..., ITEM_COLUMN]
-    feed = {"events": batch, "item_vectors": runtime.scorer.item_vectors(items)}
-    _, _, _, query, gate, pointing = runtime._session.run(list(ENCODER_OUTPUTS), feed)
-    exact = runtime.scorer.score(items, query, gate, pointing, exact=True)[1]
-    found = runtime.scorer.score(items, query, gate, pointing)[1]
+    exact = runtime.retrieve(batch, exact=True).top_items
+    found = runtime.retrieve(batch).top_items
     return float(
         np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(found, exact, strict=True)])
     )
 
 
-def sweep(artefact: Path, breadths: list[int], seconds: float, threads: int) -> dict[str, Any]:
+def sweep(
+    artefact: Path, breadths: list[int] | None, seconds: float, threads: int
+) -> dict[str, Any]:
     split = ModelRuntime(artefact, threads, "cpu", retrieval_min_items=0)
     spec = split.manifest.retrieval
     if spec is None or split.scorer is None:
@@ -57,7 +54,7 @@ def sweep(artefact: Path, breadths: list[int], seconds: float, threads: int) -> 
     sequences = bench_inference._sequences(split, PROBES, seed=1)
     full = ModelRuntime(artefact, threads, "cpu", retrieval_min_items=bench_inference.NEVER)
     runs = []
-    for breadth in breadths:
+    for breadth in breadths or item_index.breadths(split.scorer.index.lists):
         split.scorer.index.breadth = breadth
         runs.append({
             "breadth": breadth,
@@ -67,6 +64,7 @@ def sweep(artefact: Path, breadths: list[int], seconds: float, threads: int) -> 
     return {
         "model": split.version,
         "items": len(split.manifest.items),
+        "lists": split.scorer.index.lists,
         "tuned_breadth": spec.breadth,
         "tuned_recall_at_20": spec.recall_at_20,
         "full_graph_per_s": _rate(full, sequences, seconds),
@@ -76,7 +74,7 @@ def sweep(artefact: Path, breadths: list[int], seconds: float, threads: int) -> 
 
 def table(result: dict[str, Any]) -> list[str]:
     lines = [
-        "| search breadth | recall@20 against every item | micro-batched rows/s "
+        "| lists read | recall@20 against every item | micro-batched rows/s "
         "| against the full graph |",
         "|---|---|---|---|",
     ]
@@ -104,11 +102,11 @@ def plot(result: dict[str, Any], stem: Path) -> list[Path]:
         ax.set_ylabel("recall@20 against scoring every item")
         ax.legend(loc="lower left", fontsize=8)
 
-    title = f"{result['model']}: {result['items']:,} items, by HNSW search breadth"
+    title = f"{result['model']}: {result['items']:,} items, by lists read of {result['lists']:,}"
     return _save(stem, 1, [1], title, fill)
 
 
-def run(models: Path, breadths: list[int], seconds: float, threads: int, out: Path) -> str:
+def run(models: Path, breadths: list[int] | None, seconds: float, threads: int, out: Path) -> str:
     artefact = (
         models
         if (models / "manifest.json").is_file()
@@ -121,7 +119,8 @@ def run(models: Path, breadths: list[int], seconds: float, threads: int, out: Pa
         "# Witryna retrieval benchmark", "",
         f"Machine: {found['cpu']}, {found['cores']} cores; {found['system']}; "
         f"{result['model']}, {result['items']:,} items; {stamp}", "",
-        f"{PROBES} random histories; the export tuned breadth {result['tuned_breadth']} "
+        f"{PROBES} random histories; the export tuned breadth {result['tuned_breadth']} of "
+        f"{result['lists']:,} lists "
         f"(recall {result['tuned_recall_at_20']:.3f} on its probes).", "",
         *table(result), "",
     ])  # fmt: skip

@@ -4,11 +4,12 @@ The artefact's encoder graph (``training.model.retrieval``) stops short of the i
 scores: it gives the next-item query, the three sources' gate and the pointer's weights over
 the visitor's own events. This module finishes the model's ``item_scores`` on numpy:
 
-* the *generated* source over the candidates: the index's nearest items to the query (or,
+* the *generated* source over the candidates: the items the index estimates highest (or,
   ``exact``, the top of a full scan) and every item the pointer sources name, each scored
   ``query . item + bias`` exactly;
 * its normaliser: exact in a full scan; else the candidates' mass plus the rest of the
-  catalogue's estimated from a fixed uniform sample of items (their mean times their number);
+  catalogue's estimated from a fixed uniform sample of items, those not found (their mean
+  times their number);
 * the *copy* and *co-visitation* sources added on, and the top ``K`` divided by the total
   mass, as the full graph does.
 
@@ -66,12 +67,24 @@ class ItemScorer:
         rng = np.random.default_rng(TAIL_SEED)
         sample = np.sort(rng.choice(real, size=min(real, TAIL_SAMPLE), replace=False)) + FIRST_ID
         self._tail = np.ascontiguousarray(self.table[sample])
+        self._tail_ids = sample.astype(np.int64)
         self._real = real
 
     def item_vectors(self, items: Ids) -> Floats:
         """``[B, L, d]`` the input embeddings of ``items [B, L]``, the encoder's second input."""
         rows = self.table[items.ravel(), : self.width]
         return np.ascontiguousarray(rows, dtype=np.float32).reshape(*items.shape, self.width)
+
+    def feed(self, batch: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.generic]]:
+        """The encoder graph's inputs for the encoded ``batch [B, L, features]``."""
+        return {"events": batch, "item_vectors": self.item_vectors(batch[..., ITEM_COLUMN])}
+
+    def finish(
+        self, batch: npt.NDArray[np.int64], outputs: list[Floats], exact: bool = False
+    ) -> tuple[Floats, Ids]:
+        """The top ``K`` of ``batch`` from the encoder's ``outputs`` (``ENCODER_OUTPUTS``)."""
+        _, _, _, query, gate, pointing = outputs
+        return self.score(batch[..., ITEM_COLUMN], query, gate, pointing, exact=exact)
 
     def score(
         self,
@@ -99,7 +112,7 @@ class ItemScorer:
         found_logits = np.einsum("bmj,bj->bm", self.table[found], augmented)
         valid = found >= FIRST_ID
         if log_norm is None:
-            log_norm = self._estimated_norm(augmented, found_logits, valid)
+            log_norm = self._estimated_norm(augmented, found, found_logits, valid)
         keys, pointed = self._pointed(
             found, found_logits, valid, log_norm, gate[:, 0],
             np.hstack([items, neighbours]), np.hstack([copied, followed]),
@@ -148,21 +161,23 @@ class ItemScorer:
 
     def _full_scan(self, augmented: Floats) -> tuple[Ids, npt.NDArray[np.float64]]:
         logits = augmented @ np.asarray(self.table[FIRST_ID:]).T
-        top = np.argpartition(-logits, self.candidates - 1, axis=1)[:, : self.candidates]
+        count = min(self.candidates, logits.shape[1])
+        top = np.argpartition(-logits, count - 1, axis=1)[:, :count]
         peak = logits.max(axis=1, keepdims=True)
         log_norm = np.log(np.exp(logits - peak).sum(axis=1, dtype=np.float64)) + peak[:, 0]
         return top + FIRST_ID, log_norm
 
     def _estimated_norm(
-        self, augmented: Floats, found_logits: Floats, valid: npt.NDArray[np.bool_]
+        self, augmented: Floats, found: Ids, found_logits: Floats, valid: npt.NDArray[np.bool_]
     ) -> npt.NDArray[np.float64]:
         """The log of the generated distribution's normaliser: the found items' exact mass
-        plus the rest's, estimated from the sample's items that score below every found one
-        (those above would be found), times the catalogue's share the sample is."""
+        plus the rest's, estimated from the sample's items that were not found, times the
+        catalogue's share the sample is: unbiased whichever items the index missed."""
         head = np.where(valid, found_logits, -np.inf).astype(np.float64)
         tail = (augmented @ self._tail.T).astype(np.float64)
-        floor = np.where(valid, head, np.inf).min(axis=1, keepdims=True)
-        tail[tail >= floor] = -np.inf
+        vocab = len(self.table)
+        offset = np.arange(len(found))[:, None] * vocab
+        tail[np.isin(self._tail_ids + offset, found + offset)] = -np.inf
         both = np.hstack([head, tail + np.log(self._real / tail.shape[1])])
         peak = both.max(axis=1, keepdims=True)
         norm: npt.NDArray[np.float64] = np.log(np.exp(both - peak).sum(axis=1)) + peak[:, 0]

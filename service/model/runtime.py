@@ -14,7 +14,7 @@ import onnxruntime as ort
 from service.errors import ModelUnavailable
 from service.model import encoding
 from service.model.manifest import ENCODER_FILE, MODEL_FILE, Manifest, read_manifest
-from service.model.retrieval import ENCODER_OUTPUTS, ITEM_COLUMN, ItemScorer
+from service.model.retrieval import ENCODER_OUTPUTS, ItemScorer
 from service.schema import StoredEvent
 
 log = logging.getLogger(__name__)
@@ -92,12 +92,13 @@ class ModelRuntime:
         log.info("model %s on %s", self.version, self.provider)
         if spec is not None and self.retrieval:
             log.info(
-                "model %s scores candidates from its item index: %d of %d items a row at "
-                "search breadth %d (recall %.3f)",
+                "model %s scores candidates from its item index: %d of %d items a row, "
+                "reading %d of its %d lists (recall %.3f)",
                 self.version,
                 spec.candidates,
                 len(self.manifest.items),
                 spec.breadth,
+                self.scorer.index.lists if self.scorer else 0,
                 spec.recall_at_20,
             )
 
@@ -117,7 +118,7 @@ class ModelRuntime:
 
     def predict(self, batch: encoding.Encoded) -> Prediction:
         if self.scorer is not None:
-            return self._retrieve(batch, self.scorer)
+            return self.retrieve(batch)
         if self.io_binding:
             outputs = self._run_bound({self._input: batch}, self._outputs)
         else:
@@ -131,15 +132,18 @@ class ModelRuntime:
             named.get("category_probs"),
         )
 
-    def _retrieve(self, batch: encoding.Encoded, scorer: ItemScorer) -> Prediction:
-        items = batch[..., ITEM_COLUMN]
-        feed = {"events": batch, "item_vectors": scorer.item_vectors(items)}
+    def retrieve(self, batch: encoding.Encoded, exact: bool = False) -> Prediction:
+        """The split model's prediction: the encoder graph, then candidates from the index
+        scored exactly (``exact``: every item, as the full graph would)."""
+        if self.scorer is None:
+            raise ModelUnavailable(f"{self.version} is not served through an item index")
+        feed = self.scorer.feed(batch)
         if self.io_binding:
             outputs = self._run_bound(feed, list(ENCODER_OUTPUTS))
         else:
             outputs = self._session.run(list(ENCODER_OUTPUTS), feed)
-        intent, uplift, categories, query, gate, pointing = outputs
-        top_scores, top_items = scorer.score(items, query, gate, pointing)
+        top_scores, top_items = self.scorer.finish(batch, outputs, exact)
+        intent, uplift, categories = outputs[:3]
         return Prediction(intent, top_scores, top_items, uplift, categories)
 
     def _run_bound(self, feed: dict[str, Any], names: list[str]) -> list[Any]:

@@ -18,13 +18,13 @@ import pytest
 
 from service.decision.experiments import in_holdout
 from service.decision.policy import load
-from service.model.item_index import INDEX_FILE, TABLE_FILE
+from service.model.item_index import INDEX_FILE, TABLE_FILE, breadths, lists_for
 from service.model.manifest import ENCODER_FILE, MANIFEST_FILE, RECALL_TARGET, read_manifest
 from service.model.runtime import ModelRuntime
 from service.storage.server import RedisServer
 from tests._support.stack import ROOT, SECRET, SERVICE_ENV, Service
 from training.data.simulator import simulate
-from training.model.retrieval import BREADTHS, CANDIDATES
+from training.model.retrieval import CANDIDATES
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:.*LeafSpec:FutureWarning")]
 
@@ -41,13 +41,14 @@ def models(artefact: Path) -> Path:
 
 
 def test_the_artefact_ships_the_encoder_tables_and_an_index_it_checked(artefact: Path) -> None:
-    spec = read_manifest(artefact).retrieval
+    manifest = read_manifest(artefact)
+    spec = manifest.retrieval
     assert spec is not None
     for name in (ENCODER_FILE, TABLE_FILE, INDEX_FILE):
         assert (artefact / name).stat().st_size > 0, name
     assert spec.encoder_sha256 == hashlib.sha256((artefact / ENCODER_FILE).read_bytes()).hexdigest()
     assert spec.recall_at_20 >= RECALL_TARGET
-    assert spec.breadth in BREADTHS
+    assert spec.breadth in breadths(lists_for(len(manifest.items)))
     assert spec.candidates == CANDIDATES
     assert spec.probes >= 500
     assert spec.parity_max_abs_diff <= 1e-4
@@ -143,7 +144,7 @@ def test_the_benchmark_compares_catalogues_each_served_as_the_service_would(
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(next(out.glob("bench-*.json")).read_text())
     runs = {run["model"]: run for run in result["catalogues"]["runs"]}
-    assert runs["index"]["scoring"].startswith("item index, breadth ")
+    assert runs["index"]["scoring"].startswith("item index (")
     assert runs["full"]["scoring"] == "every item (full graph)"
     for run in runs.values():
         assert run["throughput"] > 0, run
