@@ -152,3 +152,30 @@ def test_the_benchmark_compares_catalogues_each_served_as_the_service_would(
         assert len(run["round_ratios"]) == 2
     report = next(out.glob("bench-*.md")).read_text()
     assert "## Catalogue scale: page views at saturation by catalogue size" in report
+
+
+def test_bench_retrieval_measures_recall_and_speed_by_lists_read(
+    artefact: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    command = [
+        sys.executable, "-m", "service", "bench-retrieval", str(artefact),
+        "--seconds", "0.3", "--out", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(next(out.glob("retrieval-*.json")).read_text())
+    manifest = read_manifest(artefact)
+    assert manifest.retrieval is not None
+    lists = lists_for(len(manifest.items))
+    assert result["lists"] == lists
+    assert result["tuned_breadth"] == manifest.retrieval.breadth
+    runs = {run["breadth"]: run for run in result["runs"]}
+    assert list(runs) == breadths(lists)
+    assert runs[lists]["recall_at_20"] >= RECALL_TARGET
+    assert runs[lists]["recall_at_20"] >= runs[min(runs)]["recall_at_20"]
+    assert all(run["batched_per_s"] > 0 for run in runs.values())
+    assert result["full_graph_per_s"] > 0
+    report = next(out.glob("retrieval-*.md")).read_text()
+    assert f"| {manifest.retrieval.breadth} (tuned at export) |" in report
+    assert next(out.glob("retrieval-*.png")).stat().st_size > 0
