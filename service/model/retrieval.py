@@ -118,7 +118,7 @@ class ItemScorer:
             np.hstack([items, neighbours]), np.hstack([copied, followed]),
         )  # fmt: skip
         row, item = np.divmod(keys, len(self.table))
-        logits = np.einsum("ij,ij->i", self.table[item], augmented[row])
+        logits = self._logits(keys, row, item, augmented, found, found_logits)
         scores = gate[row, 0] * np.exp(logits - log_norm[row]) + pointed
         scores[item < FIRST_ID] = -np.inf
         total = gate[:, 0] + copied.sum(1) + followed.sum(1)
@@ -159,6 +159,21 @@ class ItemScorer:
         pointed = np.bincount(at[found.size :], named_mass, minlength=len(keys))
         return keys.astype(np.int64), pointed.astype(np.float64)
 
+    def _logits(
+        self, keys: Ids, row: Ids, item: Ids, augmented: Floats, found: Ids, found_logits: Floats
+    ) -> Floats:
+        """The logits of ``keys``: the found items' computed already, the rest gathered. A
+        gather of random rows is the dearest step after the index (70 us for 512 rows on a
+        million-item table), so no row is gathered twice."""
+        found_keys = (found + np.arange(len(found))[:, None] * len(self.table)).ravel()
+        place = np.searchsorted(keys, found_keys)
+        logits = np.empty(len(keys), np.float32)
+        logits[place] = found_logits.ravel()
+        rest = np.ones(len(keys), bool)
+        rest[place] = False
+        logits[rest] = np.einsum("ij,ij->i", self.table[item[rest]], augmented[row[rest]])
+        return logits
+
     def _full_scan(self, augmented: Floats) -> tuple[Ids, npt.NDArray[np.float64]]:
         logits = augmented @ np.asarray(self.table[FIRST_ID:]).T
         count = min(self.candidates, logits.shape[1])
@@ -175,9 +190,10 @@ class ItemScorer:
         catalogue's share the sample is: unbiased whichever items the index missed."""
         head = np.where(valid, found_logits, -np.inf).astype(np.float64)
         tail = (augmented @ self._tail.T).astype(np.float64)
-        vocab = len(self.table)
-        offset = np.arange(len(found))[:, None] * vocab
-        tail[np.isin(self._tail_ids + offset, found + offset)] = -np.inf
+        # The sample's ids are sorted: a found item's place among them says if it is one.
+        at = np.minimum(np.searchsorted(self._tail_ids, found), len(self._tail_ids) - 1)
+        sampled = self._tail_ids[at] == found
+        tail[np.nonzero(sampled)[0], at[sampled]] = -np.inf
         both = np.hstack([head, tail + np.log(self._real / tail.shape[1])])
         peak = both.max(axis=1, keepdims=True)
         norm: npt.NDArray[np.float64] = np.log(np.exp(both - peak).sum(axis=1)) + peak[:, 0]
