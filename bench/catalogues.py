@@ -29,6 +29,10 @@ from service.settings import Settings
 # The bar of the catalogue-scale goal: a page view at the largest size costs at most this
 # many times one at the smallest.
 BAR = 1.5
+# At saturation 128 requests queue in the worker, past the storefront's 50 ms Redis
+# deadline, and a degraded answer runs no model: the comparison would measure the fallback
+# (2026-12-02: 48,216 of 51,280 answers at 20k items). These stacks wait as long as it takes.
+PATIENT = {"WITRYNA_REDIS_DEADLINE_MS": "10000", "WITRYNA_REDIS_TIMEOUT_MS": "10000"}
 
 
 def _bodies(manifest: Manifest, visitors: int, seed: int) -> Path:
@@ -65,7 +69,11 @@ def compare(settings: Settings, models_dir: Path, seconds: float, rounds: int,
                 models, desc="catalogue stacks", total=len(models), unit="stack"
             ):
                 own = msgspec.structs.replace(settings, models_dir=str(models_dir), model_name=name)
-                env = {"WITRYNA_MODELS_DIR": str(models_dir), "WITRYNA_MODEL_NAME": name}
+                env = {
+                    "WITRYNA_MODELS_DIR": str(models_dir),
+                    "WITRYNA_MODEL_NAME": name,
+                    **PATIENT,
+                }
                 stacks[name] = started.enter_context(local_stack(own, env=env))
             names = [name for name, _ in models]
             order = [names if i % 2 == 0 else names[::-1] for i in range(rounds)]
@@ -87,14 +95,20 @@ def _summary(models: list[tuple[str, Manifest]], slices: dict[str, list[dict[str
     runs = []
     for name, manifest in models:
         summary = bench_load.summarise(bench_load.PAGE_VIEWS, 0.0, slices[name])
+        # A degraded answer (default content past a deadline) ran no model at this size:
+        # only personalised page views count.
+        personal = [len(r["latencies_ms"]) - r["degraded"] for r in slices[name]]
+        seconds_run = [r["seconds"] for r in slices[name]]
         runs.append({
             "model": name,
             "items": len(manifest.items),
             "scoring": _scoring(manifest, settings),
-            "throughput": summary["throughput"],
+            "throughput": sum(personal) / sum(seconds_run),
+            "answered": summary["throughput"],
+            "degraded": summary["degraded"],
             "p99_ms": summary["p99_ms"],
             "errors": summary["errors"],
-            "slices": summary["slices"],
+            "slices": [n / t for n, t in zip(personal, seconds_run, strict=True)],
         })  # fmt: skip
     smallest = runs[0]
     for run in runs:
@@ -110,16 +124,20 @@ def section(result: dict[str, Any]) -> list[str]:
         "",
         f"Each stack served one model; {result['rounds']} rounds of {result['seconds']:.1f} s "
         "each, the stacks in turns. Ratio: to the smallest catalogue's throughput, in the "
-        f"same run; the goal is at least 1/{BAR} ({1 / BAR:.2f}).",
+        f"same run; the goal is at least 1/{BAR} ({1 / BAR:.2f}). Page views/s counts the "
+        "personalised answers only: a degraded one (default content past a deadline) ran no "
+        "model, so the stacks' Redis deadlines are 10 s here, not the storefront's 50 ms.",
         "",
-        "| model | items | items scored by | page views/s | p99 ms | errors | ratio | per round |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | items | items scored by | page views/s | answered/s | degraded | p99 ms "
+        "| errors | ratio | per round |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in result["runs"]:
         spread = run["round_ratios"]
         lines.append(
             f"| {run['model']} | {run['items']:,} | {run['scoring']} | {run['throughput']:.0f} "
-            f"| {run['p99_ms']:.1f} | {run['errors']} | {run['ratio']:.2f} "
+            f"| {run['answered']:.0f} | {run['degraded']} | {run['p99_ms']:.1f} "
+            f"| {run['errors']} | {run['ratio']:.2f} "
             f"| {min(spread):.2f} to {max(spread):.2f}, median {statistics.median(spread):.2f} |"
         )
     return lines

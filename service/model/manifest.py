@@ -39,13 +39,16 @@ class FeatureSpec(Struct, kw_only=True):
 
 class RetrievalSpec(Struct, kw_only=True):
     """An artefact's item index (``service.model.item_index``), checked at export: scoring
-    the ``candidates`` the index finds at search breadth ``breadth`` keeps ``recall_at_20``
-    of the top 20 that scoring every item gives, on ``probes`` held-out probe histories."""
+    the ``candidates`` the index finds reading ``breadth`` of its lists keeps
+    ``recall_at_20`` of the top 20 that scoring every item gives, on ``probes`` histories of
+    ``measured_on`` (held-out sessions of the training data, or co-visitation walks when
+    the checkpoint holds none) that tuning did not see."""
 
     candidates: int
     breadth: int
     recall_at_20: float
     probes: int
+    measured_on: str = "co-visitation walks"
     parity_max_abs_diff: float = 0.0
     encoder_sha256: str = ""
 

@@ -45,7 +45,8 @@ def short_recall(manifest: Manifest) -> str | None:
         return None
     return (
         f"its item index finds {spec.recall_at_20:.3f} of the exact top 20 "
-        f"(at breadth {spec.breadth}), under {RECALL_TARGET}"
+        f"(reading {spec.breadth} lists, on {spec.probes} {spec.measured_on}), "
+        f"under {RECALL_TARGET}"
     )
 
 

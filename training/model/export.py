@@ -183,7 +183,9 @@ def export(
         spec = None
         if retrieval or (retrieval is None and len(vocab.items) >= AUTO_ITEMS):
             example = parity_batch(vocab, checkpoint["max_len"], seed=3)
-            spec = ship(reference or model, staging, example, batch, PARITY_TOLERANCE)
+            held_out = checkpoint.get("heldout_histories")
+            sessions = None if held_out is None else held_out.numpy().astype(np.int64)
+            spec = ship(reference or model, staging, example, batch, PARITY_TOLERANCE, sessions)
         precision: Literal["fp32", "fp16"] = "fp16" if half else "fp32"
         return _publish(staging, root, name, checkpoint, diff, precision, spec)
     finally:

@@ -46,6 +46,9 @@ from training.model.checkpoint import CHECKPOINT_FORMAT
 from training.model.intent_ranker import IntentRanker, ModelConfig
 
 POPULAR_ITEMS = 50
+# Export tunes and checks an item index on these (training/model/retrieval.py): prefixes of
+# held-out sessions, as shoppers' histories are.
+HELD_OUT_HISTORIES = 1024
 
 
 SMALL_DATA_EVENTS = 100_000
@@ -222,7 +225,20 @@ def _train_encoded(
         "top_k": model.config.top_k,
         "new_item_share": fit.new_item_share(train_data),
     }
+    histories = held_out_histories(heldout, config.max_len, config.seed)
+    if histories is not None:
+        checkpoint["heldout_histories"] = histories
     return TrainResult(model, checkpoint, time.perf_counter() - started)
+
+
+def held_out_histories(heldout: TrainingData, max_len: int, seed: int) -> torch.Tensor | None:
+    """Up to ``HELD_OUT_HISTORIES`` prefixes of held-out sessions ``[N, L, features]``."""
+    pairs = prefix_pairs(heldout.encoded)
+    if not len(pairs):
+        return None
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(pairs), min(len(pairs), HELD_OUT_HISTORIES), replace=False))
+    return torch.from_numpy(prefix_batch(heldout.encoded, pairs[rows], max_len).astype(np.int32))
 
 
 def _event_count(data: TrainingData) -> int:
