@@ -24,7 +24,7 @@ LINE_ID = "curve {stat}"
 def points(runs: list[dict[str, Any]]) -> list[dict[str, float]]:
     """Each fixed-rate page-view run: its rate, share of saturation, p50 and p99."""
     saturation = next(
-        r["throughput"] for r in runs if r["path"] == PAGE_VIEWS and r["rate"] == "saturation"
+        r["personalised"] for r in runs if r["path"] == PAGE_VIEWS and r["rate"] == "saturation"
     )
     fixed = sorted((r for r in runs if r["path"] == PAGE_VIEWS and r["rate"] != "saturation"),
                    key=lambda r: float(r["rate"]))  # fmt: skip

@@ -117,7 +117,8 @@ def report(result: dict[str, Any]) -> str:
             *bench_load.table(result["load"]),
             "",
             f"Saturation throughput, page views / floor: **{result['saturation_ratio']:.2f}**"
-            f" (each round of adjacent slices: {_spread(result['slice_ratios'])})",
+            f" (each round of adjacent slices: {_spread(result['slice_ratios'])}), counting "
+            "personalised page views only: a degraded answer runs no model.",
         ]
         if "curve" in result:
             lines += ["", bench_curve.line(result["curve"])]

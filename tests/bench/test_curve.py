@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from bench.curve import LINE_ID, TITLE, draw, line, verdict
-from bench.load import FLOOR, PAGE_VIEWS, summarise
+from bench.curve import LINE_ID, TITLE, draw, line, points, verdict
+from bench.load import FLOOR, PAGE_VIEWS, saturation_ratio, slice_ratios, summarise
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -63,3 +63,19 @@ def test_the_curve_draws_both_percentiles_the_70_percent_mark_and_the_goal(
     assert {TITLE, "70% of saturation", "p99 10 ms", "600/s"} <= texts
     assert "offered rate, % of saturation (1,000/s)" in texts
     assert png.stat().st_size > 0
+
+
+def test_degraded_answers_count_neither_in_saturation_nor_in_its_share() -> None:
+    """Default content past a deadline runs no model: 2,000 answers in 4 s of which 400
+    degraded are 400 page views a second, so the ratio to the floor and the 70% point use
+    400, not 500."""
+    answers = {"seconds": 2.0, "sent": 2000, "errors": 0, "latencies_ms": [5.0] * 1000}
+    pages = summarise(PAGE_VIEWS, 0.0, [{**answers, "degraded": 300}, {**answers, "degraded": 100}])
+    floor = summarise(FLOOR, 0.0, [{**answers, "degraded": 0}, {**answers, "degraded": 0}])
+    assert pages["throughput"] == 500.0
+    assert pages["personalised"] == 400.0
+    assert pages["personalised_slices"] == [350.0, 450.0]
+    runs = [_run(PAGE_VIEWS, 240.0, 4.0), pages, floor]
+    assert saturation_ratio(runs) == 0.8
+    assert slice_ratios(runs) == [0.7, 0.9]
+    assert points(runs)[0]["share"] == 0.6
