@@ -37,9 +37,11 @@ def test_bench_reports_latency_against_its_floor(
         ("/v1/page-views", "saturation"), ("/v1/floor", "saturation"),
     }  # fmt: skip
     assert all(run["errors"] == 0 and run["throughput"] > 0 for run in runs.values())
+    # Personalised answers: a degraded one (default content) runs no model.
+    pages = runs["/v1/page-views", "saturation"]
+    assert pages["personalised"] <= pages["throughput"]
     assert figures["saturation_ratio"] == (
-        runs["/v1/page-views", "saturation"]["throughput"]
-        / runs["/v1/floor", "saturation"]["throughput"]
+        pages["personalised"] / runs["/v1/floor", "saturation"]["personalised"]
     )
     pv, floor = (runs[path, "saturation"]["slices"] for path in ("/v1/page-views", "/v1/floor"))
     assert len(pv) == len(floor) == 6
@@ -61,7 +63,7 @@ def test_bench_reports_latency_against_its_floor(
     assert plot.with_suffix(".png").stat().st_size > 0
     # One fixed rate, against the same run's saturation: the 70% verdict and its curve.
     curve = figures["curve"]
-    assert curve["points"][0]["share"] == 100.0 / runs["/v1/page-views", "saturation"]["throughput"]
+    assert curve["points"][0]["share"] == 100.0 / pages["personalised"]
     assert (
         "at every rate up to 70% of saturation" in result.stdout or "**not shown**" in result.stdout
     )
