@@ -3,8 +3,8 @@
 A catalogue of a million items makes the full graph score a million items a row. Beside it,
 an artefact can ship the model split where the cost grows with the catalogue: an encoder
 graph whose outputs stop before the item scores, the tables it reads (item embeddings and
-biases, co-visitation) as memory-mapped ``.npy`` files, and an HNSW index of the items
-(``service.model.item_index``); the service scores candidates only
+biases, co-visitation) as memory-mapped ``.npy`` files, and an inverted-file index of the
+items (``service.model.item_index``); the service scores candidates only
 (``service.model.retrieval``).
 
 Nothing ships unless the split agrees with PyTorch (scanning every item, it must give the
